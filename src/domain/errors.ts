@@ -1,0 +1,101 @@
+/**
+ * Typed errors. Every KeyrackError carries a lowercase message (what is wrong) and hint lines
+ * (the exact next command). Messages never hold a secret or the content of a user's file:
+ * constructors take names, slugs, paths and line numbers only.
+ *
+ * Exit codes are data, documented in the README; the CLI maps an error to its code, the SDK
+ * just throws.
+ */
+export const EXIT_CODES = {
+  internal: 1,
+  usage: 2,
+  notAllowlisted: 3,
+  keyUnavailable: 4, // absent, locked or expired
+  blocked: 5,
+  vault: 6,
+  manifestInvalid: 7,
+  identity: 8, // wrong passphrase, no identity matched, not initialized
+} as const
+export type ExitCodeName = keyof typeof EXIT_CODES
+
+export class KeyrackError extends Error {
+  readonly hint: string[]
+  readonly exitCode: number
+  constructor(message: string, options: { hint?: string[]; exit?: ExitCodeName } = {}) {
+    super(message)
+    this.name = new.target.name
+    this.hint = options.hint ?? []
+    this.exitCode = EXIT_CODES[options.exit ?? 'internal']
+    // the message already says everything; a stack would only add noise (and never a secret)
+    this.stack = `${this.name}: ${message}`
+  }
+}
+
+/** bad flags, bad names, missing input, no TTY where input was needed */
+export class KeyrackUsageError extends KeyrackError {
+  constructor(message: string, hint: string[] = []) {
+    super(message, { hint, exit: 'usage' })
+  }
+}
+
+/** the repo manifest does not list the slug for this env */
+export class KeyrackNotAllowlistedError extends KeyrackError {
+  constructor(message: string, hint: string[] = []) {
+    super(message, { hint, exit: 'notAllowlisted' })
+  }
+}
+
+/** a repo manifest (or host manifest) failed to parse or validate */
+export class KeyrackManifestInvalidError extends KeyrackError {
+  constructor(
+    message: string,
+    hint: string[] = [],
+    readonly file?: string,
+    readonly line?: number,
+    readonly column?: number,
+  ) {
+    super(message, { hint, exit: 'manifestInvalid' })
+  }
+}
+
+/** a vault's tool is missing, or the vault failed to store/read */
+export class KeyrackVaultUnavailableError extends KeyrackError {
+  constructor(message: string, hint: string[] = []) {
+    super(message, { hint, exit: 'vault' })
+  }
+}
+export class KeyrackVaultError extends KeyrackError {
+  constructor(message: string, hint: string[] = []) {
+    super(message, { hint, exit: 'vault' })
+  }
+}
+
+/** the owner's identity is missing, wrong, or could not decrypt */
+export class KeyrackIdentityError extends KeyrackError {
+  constructor(message: string, hint: string[] = []) {
+    super(message, { hint, exit: 'identity' })
+  }
+}
+
+/** one key could not be granted (absent, locked, expired) */
+export class KeyrackKeyAbsentError extends KeyrackError {
+  constructor(message: string, hint: string[] = []) {
+    super(message, { hint, exit: 'keyUnavailable' })
+  }
+}
+export class KeyrackKeyLockedError extends KeyrackError {
+  constructor(message: string, hint: string[] = []) {
+    super(message, { hint, exit: 'keyUnavailable' })
+  }
+}
+export class KeyrackKeyExpiredError extends KeyrackError {
+  constructor(message: string, hint: string[] = []) {
+    super(message, { hint, exit: 'keyUnavailable' })
+  }
+}
+/** a long-lived credential where a short-lived mech exists, or a grant below the repo's requirement */
+export class KeyrackKeyBlockedError extends KeyrackError {
+  constructor(message: string, hint: string[] = []) {
+    super(message, { hint, exit: 'blocked' })
+  }
+}
