@@ -1,0 +1,159 @@
+/**
+ * Table-driven tests for the firewall (SPEC §12): every rule is proven against the fakes in
+ * tests/vectors/firewall.json, and the table's own invariants are checked so a new rule cannot
+ * be added without examples.
+ */
+import { describe, expect, test } from 'bun:test'
+import { blockedAdvice, checkCredential } from '../../src/domain/firewall/check.ts'
+import { FIREWALL_RULES, type FirewallRule } from '../../src/domain/firewall/rules.ts'
+import vectorsJson from '../vectors/firewall.json'
+
+interface RuleVectors {
+  matches: string[]
+  nearMisses: string[]
+}
+interface FirewallVectors {
+  rules: Record<string, RuleVectors>
+  unknown: string[]
+}
+const vectors: FirewallVectors = vectorsJson
+
+function vectorsFor(rule: FirewallRule): RuleVectors {
+  const found = vectors.rules[rule.id]
+  if (found === undefined) throw new Error(`no vectors for rule ${rule.id}`)
+  return found
+}
+
+const expectedVerdict = (rule: FirewallRule): string =>
+  rule.lifetime === 'short' ? 'short-lived' : rule.shortLivedMech === null ? 'labelled' : 'blocked'
+
+/** a printable label for a test name: never the whole fake, just enough to tell them apart */
+const label = (value: string): string => JSON.stringify(value.length > 24 ? `${value.slice(0, 20)}…(${value.length})` : value)
+
+describe('firewall rules table', () => {
+  test('rule ids are unique', () => {
+    const ids = FIREWALL_RULES.map((r) => r.id)
+    expect(new Set(ids).size).toBe(ids.length)
+  })
+
+  test('every rule has vectors and every vector set names a rule', () => {
+    expect(Object.keys(vectors.rules).sort()).toEqual(FIREWALL_RULES.map((r) => r.id).sort())
+  })
+
+  for (const rule of FIREWALL_RULES) {
+    test(`${rule.id}: at least 2 matches and 2 near misses`, () => {
+      const v = vectorsFor(rule)
+      expect(v.matches.length).toBeGreaterThanOrEqual(2)
+      expect(v.nearMisses.length).toBeGreaterThanOrEqual(2)
+    })
+
+    test(`${rule.id}: pattern is anchored and stateless`, () => {
+      expect(rule.pattern.source.startsWith('^')).toBe(true)
+      expect(rule.pattern.source.endsWith('$')).toBe(true)
+      // `g`/`y` would make .test() stateful; `m` would let one line of a value match; `i` would
+      // accept lowercase shapes that providers never issue
+      expect(rule.pattern.flags).toBe('')
+    })
+
+    test(`${rule.id}: lifetime and mech are consistent`, () => {
+      if (rule.lifetime === 'short') expect(rule.shortLivedMech).toBeNull()
+      expect(rule.advice.length).toBeGreaterThan(0)
+    })
+  }
+
+  test('the short-lived alternatives named by the spec are blocked', () => {
+    const blocked = FIREWALL_RULES.filter((r) => r.lifetime === 'long' && r.shortLivedMech !== null)
+    expect(blocked.length).toBeGreaterThan(0)
+    for (const rule of blocked) {
+      expect(['EPHEMERAL_VIA_AWS_SSO', 'EPHEMERAL_VIA_GITHUB_APP']).toContain(rule.shortLivedMech ?? '')
+    }
+  })
+})
+
+describe('checkCredential', () => {
+  for (const rule of FIREWALL_RULES) {
+    const v = vectorsFor(rule)
+    for (const value of v.matches) {
+      test(`${rule.id} matches ${label(value)}`, () => {
+        const verdict = checkCredential(value)
+        expect(verdict.verdict).toBe(expectedVerdict(rule) as typeof verdict.verdict)
+        if (verdict.verdict === 'unknown') throw new Error('unreachable')
+        expect(verdict.rule.id).toBe(rule.id)
+      })
+    }
+    for (const value of v.nearMisses) {
+      test(`${rule.id} rejects near miss ${label(value)}`, () => {
+        expect(rule.pattern.test(value.trim())).toBe(false)
+        const verdict = checkCredential(value)
+        // another rule may legitimately claim it (e.g. a ghs_ token is a near miss for ghp_)
+        if (verdict.verdict !== 'unknown') expect(verdict.rule.id).not.toBe(rule.id)
+      })
+    }
+  }
+
+  for (const value of vectors.unknown) {
+    test(`unknown: ${label(value)}`, () => {
+      expect(checkCredential(value)).toEqual({ verdict: 'unknown' })
+    })
+  }
+
+  test('the spec examples land on the spec verdicts', () => {
+    expect(checkCredential('AKIAIOSFODNN7EXAMPLE').verdict).toBe('blocked')
+    expect(checkCredential('ASIAIOSFODNN7EXAMPLE').verdict).toBe('short-lived')
+    expect(checkCredential(`ghp_${'x'.repeat(29)}EXAMPLE`).verdict).toBe('blocked')
+    expect(checkCredential(`ghs_${'x'.repeat(29)}EXAMPLE`).verdict).toBe('short-lived')
+    expect(checkCredential(`xai-${'x'.repeat(73)}EXAMPLE`).verdict).toBe('labelled')
+  })
+
+  test('a custom table can be passed (rules are data)', () => {
+    const only = FIREWALL_RULES.filter((r) => r.id === 'aws-sts-access-key-id')
+    expect(checkCredential('AKIAIOSFODNN7EXAMPLE', only)).toEqual({ verdict: 'unknown' })
+  })
+})
+
+describe('blockedAdvice', () => {
+  const rule = (id: string): FirewallRule => {
+    const found = FIREWALL_RULES.find((r) => r.id === id)
+    if (found === undefined) throw new Error(`no rule ${id}`)
+    return found
+  }
+
+  test('aws: the exact sso replacement command', () => {
+    const lines = blockedAdvice(rule('aws-access-key-id'), { key: 'AWS_PROFILE', env: 'test' })
+    expect(lines).toContain(
+      'replace it with: keyrack set --key AWS_PROFILE --env test --vault aws.config --mech EPHEMERAL_VIA_AWS_SSO',
+    )
+  })
+
+  test('github: the exact app replacement command, with the key name given', () => {
+    const lines = blockedAdvice(rule('github-classic-pat'), { key: 'GITHUB_TOKEN', env: 'test' })
+    expect(lines).toContain(
+      'replace it with: keyrack set --key GITHUB_TOKEN --env test --vault os.secure --mech EPHEMERAL_VIA_GITHUB_APP',
+    )
+  })
+
+  test('owner is passed through when given', () => {
+    const lines = blockedAdvice(rule('github-oauth-token'), { key: 'GH_TOKEN', env: 'prod', owner: 'seaturtle' })
+    expect(lines.at(-1)).toBe(
+      'replace it with: keyrack set --key GH_TOKEN --env prod --vault os.secure --mech EPHEMERAL_VIA_GITHUB_APP --owner seaturtle',
+    )
+  })
+
+  test('a rule with no short-lived mech gets no replacement command', () => {
+    const lines = blockedAdvice(rule('xai-api-key'), { key: 'XAI_API_KEY', env: 'test' })
+    expect(lines.join('\n')).not.toContain('keyrack set')
+  })
+
+  // the secret must never reach a message: not whole, and not any 8-character run past the
+  // public prefix (the longest prefix, AGE-SECRET-KEY-1, is 16 characters)
+  for (const r of FIREWALL_RULES) {
+    for (const value of vectorsFor(r).matches) {
+      test(`${r.id}: advice never contains the secret ${label(value)}`, () => {
+        const secret = value.trim()
+        const text = [...blockedAdvice(r, { key: 'SOME_KEY', env: 'test', owner: 'human' }), r.description, r.advice].join('\n')
+        expect(text).not.toContain(secret)
+        for (let i = 16; i + 8 <= secret.length; i++) expect(text).not.toContain(secret.slice(i, i + 8))
+      })
+    }
+  }
+})
