@@ -1,0 +1,251 @@
+/**
+ * Talking to an owner's daemon (SPEC §10).
+ *
+ * Before a single byte is sent, the client checks (1) the socket directory (0700, ours, not
+ * a symlink — the same checks as the daemon) and (2) the uid of the process that is
+ * listening, from the kernel (SO_PEERCRED / getpeereid). A socket served by anyone else is
+ * refused with an error, because `put` would hand them secrets and `get` could feed us theirs.
+ *
+ * "No daemon" is an expected state, not a failure: `connectDaemon` returns
+ * `{ ok: false, reason: 'not-running' }` for a missing directory, a missing socket or a
+ * refused connection, and removes a stale socket file left by a crashed daemon.
+ */
+import { lstatSync, unlinkSync } from 'node:fs'
+import { dirname } from 'node:path'
+import type { Socket } from 'bun'
+import { KeyrackError } from '../domain/errors.ts'
+import { errnoCode, verifySocketDir } from './paths.ts'
+import { peerUidOf } from './peercred.ts'
+import {
+  encodeFrame,
+  LineDecoder,
+  PROTOCOL_VERSION,
+  type GrantInput,
+  type Op,
+  type Response,
+  type ResultOf,
+} from './protocol.ts'
+
+export interface ConnectOptions {
+  socketPath: string
+  /** default 2000 ms */
+  connectTimeoutMs?: number
+  /** per request; default 10 000 ms (below the daemon's 10 s idle cut-off is irrelevant: requests are traffic) */
+  requestTimeoutMs?: number
+  /** the uid the daemon must run as; default process.getuid() */
+  uid?: number
+  /** remove a socket file nobody listens on (older than 2 s, so a daemon mid-start is spared); default true */
+  removeStale?: boolean
+}
+
+export type ConnectResult =
+  | { ok: true; client: DaemonClient }
+  | { ok: false; reason: 'not-running'; message: string; removedStaleSocket: boolean }
+
+export interface DaemonClient {
+  /** the daemon's uid as reported by the kernel (always equal to ours) */
+  readonly daemonUid: number
+  ping(): Promise<ResultOf['ping']>
+  /** hand grants to the daemon; secrets travel only over this socket */
+  put(grants: GrantInput[]): Promise<ResultOf['put']>
+  /** per-slug state, in order; resets each granted slug's idle timer */
+  get(slugs: string[]): Promise<ResultOf['get']>
+  /** every grant without secrets */
+  list(): Promise<ResultOf['list']>
+  /** drop the given slugs, or all; the daemon exits when none are left */
+  relock(slugs?: string[]): Promise<ResultOf['relock']>
+  stop(): Promise<ResultOf['stop']>
+  close(): void
+}
+
+/** replies can be larger than requests (a get of many grants); still bounded */
+const MAX_REPLY_BYTES = 16 * 1024 * 1024
+const STALE_AFTER_MS = 2000
+const encoder = new TextEncoder()
+
+/**
+ * Connect to the daemon at `socketPath` and verify it runs as our uid.
+ * @returns `{ ok: false, reason: 'not-running' }` when there is no daemon to talk to
+ * @throws KeyrackError when the socket directory is unsafe, the daemon runs as another uid, or the connection times out
+ */
+export async function connectDaemon(options: ConnectOptions): Promise<ConnectResult> {
+  const { socketPath } = options
+  const uid = options.uid ?? process.getuid?.() ?? -1
+  const connectTimeoutMs = options.connectTimeoutMs ?? 2000
+  const requestTimeoutMs = options.requestTimeoutMs ?? 10_000
+  const notRunning = (removedStaleSocket: boolean): ConnectResult => ({
+    ok: false,
+    reason: 'not-running',
+    message: 'the keyrack daemon is not running',
+    removedStaleSocket,
+  })
+
+  const dir = dirname(socketPath)
+  try {
+    lstatSync(dir)
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return notRunning(false)
+  }
+  verifySocketDir(dir, uid)
+
+  const pending = new Map<number, { resolve: (r: Response) => void; reject: (e: Error) => void; timer: Timer }>()
+  const outbox: Uint8Array[] = []
+  const decoder = new LineDecoder(MAX_REPLY_BYTES)
+  let closedError: KeyrackError | undefined
+  const failAll = (error: KeyrackError): void => {
+    closedError ??= error
+    for (const [, p] of pending) {
+      clearTimeout(p.timer)
+      p.reject(error)
+    }
+    pending.clear()
+  }
+
+  let socket: Socket<undefined>
+  try {
+    socket = await withTimeout(
+      Bun.connect({
+        unix: socketPath,
+        socket: {
+          data(_socket, data) {
+            const { lines, overflow } = decoder.push(data)
+            for (const line of lines) {
+              let reply: Response
+              try {
+                reply = JSON.parse(line) as Response
+              } catch {
+                continue
+              }
+              if (typeof reply !== 'object' || reply === null || reply.v !== PROTOCOL_VERSION) continue
+              const waiter = typeof reply.id === 'number' ? pending.get(reply.id) : undefined
+              if (!waiter) continue
+              pending.delete(reply.id as number)
+              clearTimeout(waiter.timer)
+              waiter.resolve(reply)
+            }
+            if (overflow) {
+              failAll(new KeyrackError('the keyrack daemon sent an oversized reply', { hint: ['keyrack relock'] }))
+              _socket.terminate()
+            }
+          },
+          drain(s) {
+            while (outbox.length > 0) {
+              const head = outbox[0]!
+              const written = s.write(head)
+              if (written < head.byteLength) {
+                outbox[0] = head.subarray(Math.max(0, written))
+                return
+              }
+              outbox.shift()
+            }
+          },
+          close() {
+            decoder.clear()
+            failAll(new KeyrackError('the keyrack daemon closed the connection', { hint: ['keyrack status'] }))
+          },
+          error() {
+            failAll(new KeyrackError('the connection to the keyrack daemon failed', { hint: ['keyrack status'] }))
+          },
+        },
+      }),
+      connectTimeoutMs,
+      (late) => late.terminate(),
+    )
+  } catch (error) {
+    const code = errnoCode(error)
+    if (code === 'ENOENT') return notRunning(false)
+    if (code === 'ECONNREFUSED') return notRunning(options.removeStale !== false && removeIfStale(socketPath))
+    if (error instanceof TimeoutError) {
+      throw new KeyrackError(`the keyrack daemon at ${socketPath} did not accept the connection in time`, {
+        hint: ['keyrack status'],
+      })
+    }
+    throw new KeyrackError(`cannot connect to the keyrack daemon at ${socketPath}`, { hint: ['keyrack doctor'] })
+  }
+
+  const daemonUid = peerUidOf(socket)
+  if (daemonUid !== uid) {
+    socket.terminate()
+    throw new KeyrackError(
+      daemonUid === undefined
+        ? `cannot verify who serves ${socketPath}, refusing to talk to it`
+        : `${socketPath} is served by uid ${daemonUid}, not by you (uid ${uid}), refusing to talk to it`,
+      { hint: ['keyrack doctor'] },
+    )
+  }
+
+  let nextId = 1
+  const call = <O extends Op>(op: O, fields: object = {}): Promise<ResultOf[O]> =>
+    new Promise<Response>((resolve, reject) => {
+      if (closedError) return reject(closedError)
+      const id = nextId++
+      const timer = setTimeout(() => {
+        pending.delete(id)
+        reject(new KeyrackError(`the keyrack daemon did not answer ${op} in time`, { hint: ['keyrack status'] }))
+      }, requestTimeoutMs)
+      pending.set(id, { resolve, reject, timer })
+      const bytes = encoder.encode(encodeFrame({ ...fields, v: PROTOCOL_VERSION, id, op }))
+      if (outbox.length > 0) outbox.push(bytes)
+      else {
+        const written = socket.write(bytes)
+        if (written < bytes.byteLength) outbox.push(bytes.subarray(Math.max(0, written)))
+      }
+    }).then((reply) => {
+      if (!reply.ok) {
+        throw new KeyrackError(`the keyrack daemon rejected ${op}: ${reply.error.message}`, { hint: ['keyrack status'] })
+      }
+      return reply.result as ResultOf[O]
+    })
+
+  const client: DaemonClient = {
+    daemonUid,
+    ping: () => call('ping'),
+    put: (grants) => call('put', { grants }),
+    get: (slugs) => call('get', { slugs }),
+    list: () => call('list'),
+    relock: (slugs) => call('relock', slugs ? { slugs } : {}),
+    stop: () => call('stop'),
+    close: () => {
+      socket.end()
+      failAll(new KeyrackError('the connection to the keyrack daemon was closed', { hint: [] }))
+    },
+  }
+  return { ok: true, client }
+}
+
+/** remove a socket file that refused our connection, if it is a socket and not brand new */
+function removeIfStale(socketPath: string): boolean {
+  try {
+    const stats = lstatSync(socketPath)
+    if (!stats.isSocket() || Date.now() - stats.mtimeMs < STALE_AFTER_MS) return false
+    unlinkSync(socketPath)
+    return true
+  } catch {
+    return false
+  }
+}
+
+class TimeoutError extends Error {}
+
+/** race a promise against a timer; a value that arrives late is handed to `onLate` for cleanup */
+function withTimeout<T>(promise: Promise<T>, ms: number, onLate: (value: T) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let done = false
+    const timer = setTimeout(() => {
+      done = true
+      reject(new TimeoutError())
+    }, ms)
+    promise.then(
+      (value) => {
+        if (done) return onLate(value)
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error: unknown) => {
+        if (done) return
+        clearTimeout(timer)
+        reject(error)
+      },
+    )
+  })
+}

@@ -1,0 +1,198 @@
+/**
+ * The daemon's in-memory grants (SPEC §10): one entry per slug, each with
+ *
+ * - an absolute expiry `expiresAt` (min(unlock duration, credential expiry), set by unlock), and
+ * - an optional sliding idle timeout: every `get` pushes `idleExpiresAt` to now + idleTimeoutMs,
+ *   never past `expiresAt` — gpg-agent's default-cache-ttl (idle) capped by max-cache-ttl.
+ *
+ * Time comes only from the injected `now()`, so tests move the clock instead of sleeping.
+ * Expiry is checked on every read (a grant is never served late because a sweep timer ran
+ * late) and by `sweep()`, which the server calls periodically to drop secrets promptly.
+ *
+ * Expired slugs are remembered (slug and time only, no secret) for `expiredMemoryMs`, so
+ * `get` can answer `expired` ("unlock again") rather than `missing` ("never unlocked").
+ * `relock` forgets a slug entirely: after a relock the key is simply locked.
+ *
+ * Secrets are held as UTF-8 bytes and zero-filled when dropped. This is best effort, and
+ * the limits are the runtime's: JS strings are immutable and cannot be wiped, so the string
+ * parsed from a `put` frame, and the string built for each `get` reply, stay in the heap
+ * until the garbage collector reuses that memory. Holding bytes keeps the long-lived copy
+ * wipeable and the string copies short-lived.
+ */
+import type { Grade } from '../domain/grade.ts'
+import type { GrantInput, GrantSummary, SlugState } from './protocol.ts'
+
+export interface GrantStoreOptions {
+  /** epoch ms clock; Date.now in production */
+  now?: () => number
+  /** how long an expired slug is still reported as `expired`; default 1 hour */
+  expiredMemoryMs?: number
+}
+
+interface Entry {
+  slug: string
+  secret: Uint8Array
+  grade: Grade
+  mech: string
+  vault: string
+  expiresAt: number
+  idleTimeoutMs?: number
+  idleExpiresAt?: number
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export class GrantStore {
+  private readonly entries = new Map<string, Entry>()
+  private readonly expired = new Map<string, { expiredAt: number; forgetAt: number }>()
+  private readonly now: () => number
+  private readonly expiredMemoryMs: number
+
+  constructor(options: GrantStoreOptions = {}) {
+    this.now = options.now ?? Date.now
+    this.expiredMemoryMs = options.expiredMemoryMs ?? 60 * 60 * 1000
+  }
+
+  /** live grants (after dropping any that have expired by now) */
+  get size(): number {
+    this.sweep()
+    return this.entries.size
+  }
+
+  /**
+   * Store grants, replacing any held for the same slug. A grant whose expiry is already past
+   * is not stored (it is remembered as expired). Returns how many were stored.
+   */
+  put(inputs: readonly GrantInput[]): number {
+    const now = this.now()
+    let stored = 0
+    for (const input of inputs) {
+      this.drop(input.slug)
+      this.expired.delete(input.slug)
+      if (input.expiresAt <= now) {
+        this.rememberExpired(input.slug, input.expiresAt, now)
+        continue
+      }
+      const entry: Entry = {
+        slug: input.slug,
+        secret: encoder.encode(input.key.secret),
+        grade: { protection: input.key.grade.protection, duration: input.key.grade.duration },
+        mech: input.mech,
+        vault: input.vault,
+        expiresAt: input.expiresAt,
+      }
+      if (input.idleTimeoutMs !== undefined) {
+        entry.idleTimeoutMs = input.idleTimeoutMs
+        entry.idleExpiresAt = Math.min(now + input.idleTimeoutMs, input.expiresAt)
+      }
+      this.entries.set(input.slug, entry)
+      stored++
+    }
+    return stored
+  }
+
+  /** the state of each slug, in order; a granted slug's idle deadline is pushed out */
+  get(slugs: readonly string[]): SlugState[] {
+    this.sweep()
+    const now = this.now()
+    return slugs.map((slug): SlugState => {
+      const entry = this.entries.get(slug)
+      if (entry) {
+        if (entry.idleTimeoutMs !== undefined) entry.idleExpiresAt = Math.min(now + entry.idleTimeoutMs, entry.expiresAt)
+        const state: SlugState = {
+          slug,
+          state: 'granted',
+          grant: {
+            slug,
+            key: { secret: decoder.decode(entry.secret), grade: { ...entry.grade } },
+            mech: entry.mech,
+            vault: entry.vault,
+            expiresAt: entry.expiresAt,
+          },
+          expiresAt: entry.expiresAt,
+        }
+        if (entry.idleExpiresAt !== undefined) state.idleExpiresAt = entry.idleExpiresAt
+        return state
+      }
+      const expired = this.expired.get(slug)
+      if (expired) return { slug, state: 'expired', expiredAt: expired.expiredAt }
+      return { slug, state: 'missing' }
+    })
+  }
+
+  /** every live grant without its secret, sorted by slug */
+  list(): GrantSummary[] {
+    this.sweep()
+    return [...this.entries.values()]
+      .sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0))
+      .map((entry) => {
+        const summary: GrantSummary = {
+          slug: entry.slug,
+          grade: { ...entry.grade },
+          mech: entry.mech,
+          vault: entry.vault,
+          expiresAt: entry.expiresAt,
+        }
+        if (entry.idleExpiresAt !== undefined) summary.idleExpiresAt = entry.idleExpiresAt
+        return summary
+      })
+  }
+
+  /** drop the given slugs (or all); returns how many live grants were removed */
+  relock(slugs?: readonly string[]): number {
+    this.sweep()
+    let removed = 0
+    for (const slug of slugs ?? [...this.entries.keys()]) {
+      if (this.drop(slug)) removed++
+      this.expired.delete(slug)
+    }
+    if (!slugs) this.expired.clear()
+    return removed
+  }
+
+  /** drop expired grants (overwriting their secret bytes) and forget old expiry notes; returns how many were dropped */
+  sweep(): number {
+    const now = this.now()
+    let dropped = 0
+    for (const entry of [...this.entries.values()]) {
+      const deadline = entry.idleExpiresAt === undefined ? entry.expiresAt : Math.min(entry.expiresAt, entry.idleExpiresAt)
+      if (deadline <= now) {
+        this.drop(entry.slug)
+        this.rememberExpired(entry.slug, deadline, now)
+        dropped++
+      }
+    }
+    for (const [slug, note] of this.expired) if (note.forgetAt <= now) this.expired.delete(slug)
+    return dropped
+  }
+
+  /** the earliest moment a grant expires, for scheduling; undefined when empty */
+  nextDeadline(): number | undefined {
+    let next: number | undefined
+    for (const entry of this.entries.values()) {
+      const deadline = Math.min(entry.expiresAt, entry.idleExpiresAt ?? Infinity)
+      if (next === undefined || deadline < next) next = deadline
+    }
+    return next
+  }
+
+  /** drop everything, overwriting secrets (daemon shutdown) */
+  clear(): void {
+    for (const slug of [...this.entries.keys()]) this.drop(slug)
+    this.expired.clear()
+  }
+
+  private drop(slug: string): boolean {
+    const entry = this.entries.get(slug)
+    if (!entry) return false
+    entry.secret.fill(0)
+    entry.secret = new Uint8Array(0)
+    this.entries.delete(slug)
+    return true
+  }
+
+  private rememberExpired(slug: string, expiredAt: number, now: number): void {
+    this.expired.set(slug, { expiredAt, forgetAt: now + this.expiredMemoryMs })
+  }
+}

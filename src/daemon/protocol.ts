@@ -1,0 +1,219 @@
+/**
+ * The daemon's wire protocol (SPEC §10): newline-delimited JSON frames over a unix socket.
+ *
+ *   request:  { "v": 1, "id": <string|int>, "op": "ping" | "put" | "get" | "list" | "relock" | "stop", ... }
+ *   response: { "v": 1, "id": <same id or null>, "ok": true, "result": {...} }
+ *           | { "v": 1, "id": <same id or null>, "ok": false, "error": { "code", "message" } }
+ *
+ * One request per line, one response per request, in order. A frame larger than
+ * MAX_MESSAGE_BYTES gets an error reply and the connection is closed (we cannot find the
+ * next frame boundary safely). Malformed JSON, a wrong version, an unknown op or a schema
+ * failure get an error reply and the connection stays usable.
+ *
+ * Error messages name the op and the failing field path, never a received value: a
+ * mistyped frame may carry a secret in the wrong field.
+ */
+import * as v from 'valibot'
+import { DURATIONS, PROTECTIONS, type Grade } from '../domain/grade.ts'
+import type { Grant } from '../domain/grant.ts'
+
+export const PROTOCOL_VERSION = 1
+/** per frame, in bytes, newline excluded */
+export const MAX_MESSAGE_BYTES = 1024 * 1024
+export const OPS = ['ping', 'put', 'get', 'list', 'relock', 'stop'] as const
+export type Op = (typeof OPS)[number]
+
+const Id = v.union([v.pipe(v.string(), v.maxLength(64)), v.pipe(v.number(), v.safeInteger(), v.minValue(0))])
+export type RequestId = v.InferOutput<typeof Id>
+
+/** loose on purpose (the SDK validates slugs); just bounded and free of whitespace/control characters */
+const Slug = v.pipe(v.string(), v.minLength(1), v.maxLength(256), v.regex(/^[^\s\u0000-\u001f\u007f]+$/))
+const Name = v.pipe(v.string(), v.minLength(1), v.maxLength(64), v.regex(/^[A-Za-z0-9_.:@-]+$/))
+const EpochMs = v.pipe(v.number(), v.safeInteger(), v.minValue(0))
+const GradeSchema = v.object({ protection: v.picklist(PROTECTIONS), duration: v.picklist(DURATIONS) })
+const Slugs = v.pipe(v.array(Slug), v.maxLength(10_000))
+
+const GrantInputSchema = v.object({
+  slug: Slug,
+  key: v.object({ secret: v.pipe(v.string(), v.maxLength(64 * 1024)), grade: GradeSchema }),
+  mech: Name,
+  vault: Name,
+  /** absolute epoch ms: min(unlock duration, credential expiry), computed by the caller */
+  expiresAt: EpochMs,
+  /** sliding idle timeout; each get pushes the idle deadline out, never past expiresAt */
+  idleTimeoutMs: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1))),
+})
+export type GrantInput = v.InferOutput<typeof GrantInputSchema>
+
+const base = { v: v.literal(PROTOCOL_VERSION), id: Id }
+const RequestSchema = v.variant('op', [
+  v.object({ ...base, op: v.literal('ping') }),
+  v.object({ ...base, op: v.literal('put'), grants: v.pipe(v.array(GrantInputSchema), v.minLength(1), v.maxLength(1000)) }),
+  v.object({ ...base, op: v.literal('get'), slugs: Slugs }),
+  v.object({ ...base, op: v.literal('list') }),
+  /** no slugs: relock everything; the CLI turns --env/--key filters into a slug list via `list` */
+  v.object({ ...base, op: v.literal('relock'), slugs: v.optional(Slugs) }),
+  v.object({ ...base, op: v.literal('stop') }),
+])
+export type Request = v.InferOutput<typeof RequestSchema>
+export type RequestOf<O extends Op> = Extract<Request, { op: O }>
+
+// ---- results ----------------------------------------------------------------------------
+
+export interface PingResult {
+  pid: number
+  owner: string
+  uid: number
+  /** epoch ms */
+  startedAt: number
+}
+export interface PutResult {
+  stored: number
+}
+export type SlugState =
+  | { slug: string; state: 'granted'; grant: Grant; expiresAt: number; idleExpiresAt?: number }
+  | { slug: string; state: 'missing' }
+  | { slug: string; state: 'expired'; expiredAt: number }
+export interface GetResult {
+  /** one entry per requested slug, in request order */
+  results: SlugState[]
+}
+/** what `list` shows: never a secret */
+export interface GrantSummary {
+  slug: string
+  grade: Grade
+  mech: string
+  vault: string
+  expiresAt: number
+  idleExpiresAt?: number
+}
+export interface ListResult {
+  grants: GrantSummary[]
+}
+export interface RelockResult {
+  removed: number
+  remaining: number
+}
+export interface StopResult {
+  stopping: true
+}
+export interface ResultOf {
+  ping: PingResult
+  put: PutResult
+  get: GetResult
+  list: ListResult
+  relock: RelockResult
+  stop: StopResult
+}
+
+export type ErrorCode = 'malformed' | 'version' | 'unknown-op' | 'invalid' | 'too-large' | 'internal'
+export type Response<T = unknown> =
+  | { v: typeof PROTOCOL_VERSION; id: RequestId | null; ok: true; result: T }
+  | { v: typeof PROTOCOL_VERSION; id: RequestId | null; ok: false; error: { code: ErrorCode; message: string } }
+
+// ---- parsing ----------------------------------------------------------------------------
+
+export type ParsedFrame = { ok: true; request: Request } | { ok: false; id: RequestId | null; code: ErrorCode; message: string }
+
+/** Parse and validate one frame (a line without its newline). Never throws. */
+export function parseRequest(line: string): ParsedFrame {
+  let raw: unknown
+  try {
+    raw = JSON.parse(line)
+  } catch {
+    return { ok: false, id: null, code: 'malformed', message: 'malformed frame: not json' }
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { ok: false, id: null, code: 'malformed', message: 'malformed frame: not a json object' }
+  }
+  const frame = raw as Record<string, unknown>
+  const idCheck = v.safeParse(Id, frame.id)
+  const id = idCheck.success ? idCheck.output : null
+  if (frame.v !== PROTOCOL_VERSION) {
+    return { ok: false, id, code: 'version', message: `unsupported protocol version, this daemon speaks v${PROTOCOL_VERSION}` }
+  }
+  if (typeof frame.op !== 'string' || !(OPS as readonly string[]).includes(frame.op)) {
+    return { ok: false, id, code: 'unknown-op', message: 'unknown op' }
+  }
+  const parsed = v.safeParse(RequestSchema, frame)
+  if (!parsed.success) {
+    const issue = parsed.issues[0]
+    const path = issue?.path?.map((item) => String(item.key)).join('.') || '(frame)'
+    return { ok: false, id, code: 'invalid', message: `invalid ${frame.op} request at ${path}` }
+  }
+  return { ok: true, request: parsed.output }
+}
+
+export function encodeFrame(message: object): string {
+  return `${JSON.stringify(message)}\n`
+}
+
+export function okResponse<T>(id: RequestId, result: T): Response<T> {
+  return { v: PROTOCOL_VERSION, id, ok: true, result }
+}
+
+export function errorResponse(id: RequestId | null, code: ErrorCode, message: string): Response<never> {
+  return { v: PROTOCOL_VERSION, id, ok: false, error: { code, message } }
+}
+
+// ---- framing ----------------------------------------------------------------------------
+
+/**
+ * Splits a byte stream into lines, refusing any line longer than `maxBytes`. Works on bytes,
+ * not strings, so a multi-byte character split across reads decodes correctly and the size
+ * limit is in bytes as documented.
+ */
+export class LineDecoder {
+  private chunks: Uint8Array[] = []
+  private pending = 0
+  private readonly decoder = new TextDecoder()
+
+  constructor(private readonly maxBytes: number = MAX_MESSAGE_BYTES) {}
+
+  /** feed bytes; returns the complete lines, or `overflow: true` once a frame is too large */
+  push(data: Uint8Array): { lines: string[]; overflow: boolean } {
+    const lines: string[] = []
+    let start = 0
+    for (let i = data.indexOf(0x0a); i !== -1; i = data.indexOf(0x0a, start)) {
+      const part = data.subarray(start, i)
+      if (this.pending + part.byteLength > this.maxBytes) return this.overflow(lines)
+      const bytes = this.take(part)
+      lines.push(this.decoder.decode(bytes))
+      if (bytes !== part) bytes.fill(0) // our own copy of a frame that may carry a secret
+      start = i + 1
+    }
+    const rest = data.subarray(start)
+    if (this.pending + rest.byteLength > this.maxBytes) return this.overflow(lines)
+    if (rest.byteLength > 0) {
+      // copy: the caller's buffer may be reused by the runtime after this call
+      this.chunks.push(rest.slice())
+      this.pending += rest.byteLength
+    }
+    return { lines, overflow: false }
+  }
+
+  /** drop any buffered partial frame (it may hold a secret) */
+  clear(): void {
+    for (const chunk of this.chunks) chunk.fill(0)
+    this.chunks = []
+    this.pending = 0
+  }
+
+  private take(last: Uint8Array): Uint8Array {
+    if (this.chunks.length === 0) return last
+    const whole = new Uint8Array(this.pending + last.byteLength)
+    let offset = 0
+    for (const chunk of this.chunks) {
+      whole.set(chunk, offset)
+      offset += chunk.byteLength
+    }
+    whole.set(last, offset)
+    this.clear()
+    return whole
+  }
+
+  private overflow(lines: string[]): { lines: string[]; overflow: boolean } {
+    this.clear()
+    return { lines, overflow: true }
+  }
+}

@@ -1,0 +1,346 @@
+/**
+ * The daemon's socket server (SPEC §10): holds grants in a GrantStore and serves the
+ * protocol.ts frames to same-uid peers only.
+ *
+ * It closes itself — resolving `closed` with the reason — when any of these happens:
+ *   'empty'              no grants left for `graceMs` (including right after start, so a
+ *                        daemon nobody fills does not linger)
+ *   'relocked'           a relock left the store empty (SPEC: relock stops the daemon when empty)
+ *   'stop'               the `stop` op
+ *   'signal'             the entry point got SIGTERM/SIGHUP and called close('signal')
+ *   'socket-removed'     our socket file is gone, or
+ *   'socket-replaced'    another file now sits at the path (someone else owns the name now)
+ *   'runtime-dir-removed' XDG_RUNTIME_DIR disappeared (logind removes it at logout)
+ *   'session-ended'      the login session that started us ended (session.ts)
+ *   'max-lifetime'       the hard cap on the daemon's age
+ * On close it drops and overwrites every grant and unlinks the socket only if the file at
+ * the path is still the one we created (same dev+inode), never a successor's.
+ *
+ * Bun-specific (Bun.listen) by design: the daemon only ever runs as the compiled binary.
+ */
+import { chmodSync, lstatSync, statSync, unlinkSync } from 'node:fs'
+import type { Socket, UnixSocketListener } from 'bun'
+import { KeyrackError } from '../domain/errors.ts'
+import { GrantStore } from './grant-store.ts'
+import { errnoCode } from './paths.ts'
+import { peerUidOf } from './peercred.ts'
+import {
+  encodeFrame,
+  errorResponse,
+  LineDecoder,
+  MAX_MESSAGE_BYTES,
+  okResponse,
+  parseRequest,
+  type Request,
+  type Response,
+} from './protocol.ts'
+import { watchLoginSession, type SessionWatch } from './session.ts'
+
+export type CloseReason =
+  | 'empty'
+  | 'relocked'
+  | 'stop'
+  | 'signal'
+  | 'socket-removed'
+  | 'socket-replaced'
+  | 'runtime-dir-removed'
+  | 'session-ended'
+  | 'max-lifetime'
+
+export interface DaemonServerOptions {
+  owner: string
+  /** absolute path; its directory must already be prepared (paths.ts prepareSocketDir) */
+  socketPath: string
+  /** epoch ms clock for expiry, grace and lifetime; default Date.now */
+  now?: () => number
+  /** what to do when the store is empty for graceMs: 'exit' (default) or 'keep' running */
+  onEmpty?: 'exit' | 'keep'
+  /** how long an empty daemon waits for grants before exiting; default 30 s */
+  graceMs?: number
+  /** hard cap on the daemon's age; default 7 days (an unlock duration is at most this) */
+  maxLifetimeMs?: number
+  /** the uid allowed to connect; default process.getuid() */
+  uid?: number
+  /** exit when this directory disappears; default: XDG_RUNTIME_DIR when the socket lives under it */
+  runtimeDir?: string
+  /** login-session watch; default watchLoginSession() (undefined outside a Linux login session) */
+  session?: SessionWatch | null
+  /** how often to sweep and check the socket file, runtime dir and clock; default 1000 ms */
+  watchIntervalMs?: number
+  /** how often to check the login session; default 5000 ms */
+  sessionCheckMs?: number
+  /** a connection with no traffic for this long is closed; default 10 s */
+  connectionIdleMs?: number
+  /** per-frame limit; default MAX_MESSAGE_BYTES (1 MiB) */
+  maxMessageBytes?: number
+  /** environment used to find XDG_RUNTIME_DIR when runtimeDir is not given; default process.env */
+  env?: Readonly<Record<string, string | undefined>>
+}
+
+export interface DaemonServer {
+  readonly owner: string
+  readonly socketPath: string
+  readonly pid: number
+  readonly startedAt: number
+  /** resolves once, with why the server closed; never rejects */
+  readonly closed: Promise<CloseReason>
+  /** close now (idempotent); resolves when closed */
+  close(reason: CloseReason): Promise<CloseReason>
+}
+
+interface Connection {
+  decoder: LineDecoder
+  outbox: Uint8Array[]
+  /** run once everything queued has been handed to the kernel */
+  afterFlush: (() => void)[]
+}
+
+const encoder = new TextEncoder()
+
+/**
+ * Listen on `socketPath` and serve until one of the close conditions above.
+ * @throws KeyrackError when another daemon already answers on the path, or the path holds something that is not a socket
+ */
+export async function startDaemonServer(options: DaemonServerOptions): Promise<DaemonServer> {
+  const now = options.now ?? Date.now
+  const uid = options.uid ?? process.getuid?.() ?? -1
+  const graceMs = options.graceMs ?? 30_000
+  const maxLifetimeMs = options.maxLifetimeMs ?? 7 * 24 * 60 * 60 * 1000
+  const maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES
+  const idleSeconds = Math.max(1, Math.ceil((options.connectionIdleMs ?? 10_000) / 1000))
+  const { owner, socketPath } = options
+
+  await clearStaleSocket(socketPath, owner)
+
+  const store = new GrantStore({ now })
+  const startedAt = now()
+  const connections = new Map<Socket<undefined>, Connection>()
+  let closing: CloseReason | undefined
+  /** when the store was last seen empty; the grace period counts from here (and from start) */
+  let emptySince: number | undefined = startedAt
+  const exitWhenEmpty = options.onEmpty !== 'keep'
+  let resolveClosed!: (reason: CloseReason) => void
+  const closed = new Promise<CloseReason>((resolve) => (resolveClosed = resolve))
+
+  const send = (socket: Socket<undefined>, conn: Connection, response: Response): void => {
+    const bytes = encoder.encode(encodeFrame(response))
+    if (conn.outbox.length > 0) {
+      conn.outbox.push(bytes)
+      return
+    }
+    const written = socket.write(bytes)
+    if (written < bytes.byteLength) conn.outbox.push(bytes.subarray(Math.max(0, written)))
+  }
+  const whenFlushed = (conn: Connection, fn: () => void): void => {
+    if (conn.outbox.length === 0) fn()
+    else conn.afterFlush.push(fn)
+  }
+  const flush = (socket: Socket<undefined>, conn: Connection): void => {
+    while (conn.outbox.length > 0) {
+      const head = conn.outbox[0]!
+      const written = socket.write(head)
+      if (written < head.byteLength) {
+        conn.outbox[0] = head.subarray(Math.max(0, written))
+        return
+      }
+      conn.outbox.shift()
+    }
+    for (const fn of conn.afterFlush.splice(0)) fn()
+  }
+
+  const handle = (request: Request): { result: unknown; then?: CloseReason } => {
+    switch (request.op) {
+      case 'ping':
+        return { result: { pid: process.pid, owner, uid, startedAt } }
+      case 'put': {
+        const stored = store.put(request.grants)
+        if (stored > 0) emptySince = undefined
+        return { result: { stored } }
+      }
+      case 'get':
+        return { result: { results: store.get(request.slugs) } }
+      case 'list':
+        return { result: { grants: store.list() } }
+      case 'relock': {
+        const removed = store.relock(request.slugs)
+        const remaining = store.size
+        return { result: { removed, remaining }, then: remaining === 0 && exitWhenEmpty ? 'relocked' : undefined }
+      }
+      case 'stop':
+        return { result: { stopping: true }, then: 'stop' }
+    }
+  }
+
+  const onLine = (socket: Socket<undefined>, conn: Connection, line: string): void => {
+    if (line.trim() === '') return
+    const parsed = parseRequest(line)
+    if (!parsed.ok) {
+      send(socket, conn, errorResponse(parsed.id, parsed.code, parsed.message))
+      return
+    }
+    let outcome
+    try {
+      outcome = handle(parsed.request)
+    } catch {
+      send(socket, conn, errorResponse(parsed.request.id, 'internal', 'internal error'))
+      return
+    }
+    send(socket, conn, okResponse(parsed.request.id, outcome.result))
+    const then = outcome.then
+    if (then) whenFlushed(conn, () => void close(then))
+  }
+
+  const listener: UnixSocketListener<undefined> = withUmask(0o077, () =>
+    Bun.listen({
+      unix: socketPath,
+      socket: {
+        open(socket) {
+          // the enforced boundary: only our own uid may talk to us, whatever the file modes say
+          if (closing || peerUidOf(socket) !== uid) {
+            socket.terminate()
+            return
+          }
+          connections.set(socket, { decoder: new LineDecoder(maxMessageBytes), outbox: [], afterFlush: [] })
+          socket.timeout(idleSeconds)
+        },
+        data(socket, data) {
+          const conn = connections.get(socket)
+          if (!conn) return void socket.terminate()
+          const { lines, overflow } = conn.decoder.push(data)
+          for (const line of lines) onLine(socket, conn, line)
+          if (overflow) {
+            send(socket, conn, errorResponse(null, 'too-large', `frame larger than ${maxMessageBytes} bytes`))
+            whenFlushed(conn, () => socket.end())
+            connections.delete(socket)
+          }
+        },
+        drain(socket) {
+          const conn = connections.get(socket)
+          if (conn) flush(socket, conn)
+        },
+        timeout(socket) {
+          socket.end()
+        },
+        close(socket) {
+          connections.get(socket)?.decoder.clear()
+          connections.delete(socket)
+        },
+        error(socket) {
+          connections.delete(socket)
+        },
+      },
+    }),
+  )
+  // belt and braces: the umask already made it 0600; the 0700 directory is the real gate
+  chmodSync(socketPath, 0o600)
+  const ours = lstatSync(socketPath)
+
+  const runtimeDir = options.runtimeDir ?? runtimeDirOf(socketPath, options.env ?? process.env)
+  const runtimeDirIno = runtimeDir ? identity(runtimeDir) : undefined
+  const session = options.session === null ? undefined : (options.session ?? watchLoginSession())
+
+  const close = async (reason: CloseReason): Promise<CloseReason> => {
+    if (closing) return closed
+    closing = reason
+    clearInterval(watchTimer)
+    clearInterval(sessionTimer)
+    listener.stop(true)
+    for (const [socket, conn] of connections) {
+      conn.decoder.clear()
+      socket.terminate()
+    }
+    connections.clear()
+    store.clear()
+    try {
+      const current = lstatSync(socketPath)
+      if (current.ino === ours.ino && current.dev === ours.dev) unlinkSync(socketPath)
+    } catch {
+      // already gone
+    }
+    resolveClosed(reason)
+    return closed
+  }
+
+  const watch = (): void => {
+    if (closing) return
+    const t = now()
+    store.sweep()
+    if (exitWhenEmpty) {
+      if (store.size > 0) emptySince = undefined
+      else if (emptySince === undefined) emptySince = t
+      else if (t - emptySince >= graceMs) return void close('empty')
+    }
+    if (t - startedAt >= maxLifetimeMs) return void close('max-lifetime')
+    const current = identity(socketPath, lstatSync)
+    if (current === undefined) return void close('socket-removed')
+    if (current !== `${ours.dev}:${ours.ino}`) return void close('socket-replaced')
+    if (runtimeDir && identity(runtimeDir) !== runtimeDirIno) return void close('runtime-dir-removed')
+  }
+  const watchTimer = setInterval(watch, options.watchIntervalMs ?? 1000)
+  const sessionTimer = setInterval(() => {
+    if (!closing && session && !session.alive()) void close('session-ended')
+  }, options.sessionCheckMs ?? 5000)
+
+  return { owner, socketPath, pid: process.pid, startedAt, closed, close }
+}
+
+/**
+ * A socket file left by a crashed daemon is removed only if connecting to it is refused;
+ * if a daemon answers, we are the duplicate and must not steal its name.
+ */
+async function clearStaleSocket(socketPath: string, owner: string): Promise<void> {
+  let stats
+  try {
+    stats = lstatSync(socketPath)
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return
+    throw error
+  }
+  if (!stats.isSocket()) {
+    throw new KeyrackError(`${socketPath} exists and is not a socket`, { hint: [`rm ${socketPath}`] })
+  }
+  const state = await probe(socketPath)
+  if (state === 'refused') {
+    unlinkSync(socketPath)
+    return
+  }
+  throw new KeyrackError(`a keyrack daemon for owner ${owner} is already running`, {
+    hint: [`keyrack status --owner ${owner}`],
+  })
+}
+
+function probe(socketPath: string): Promise<'refused' | 'answered'> {
+  return Bun.connect({ unix: socketPath, socket: { data() {} } }).then(
+    (socket) => {
+      socket.end()
+      return 'answered' as const
+    },
+    (error: unknown) => (errnoCode(error) === 'ECONNREFUSED' || errnoCode(error) === 'ENOENT' ? 'refused' : 'answered'),
+  )
+}
+
+function withUmask<T>(mask: number, fn: () => T): T {
+  const previous = process.umask(mask)
+  try {
+    return fn()
+  } finally {
+    process.umask(previous)
+  }
+}
+
+/** dev:ino of a path, or undefined if gone; lstat for the socket so a symlink to it counts as a replacement */
+function identity(path: string, stat: typeof statSync = statSync): string | undefined {
+  try {
+    const stats = stat(path)
+    return `${stats.dev}:${stats.ino}`
+  } catch {
+    return undefined
+  }
+}
+
+function runtimeDirOf(socketPath: string, env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const dir = env.XDG_RUNTIME_DIR
+  if (!dir) return undefined
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`
+  return socketPath.startsWith(prefix) ? dir : undefined
+}
