@@ -1,0 +1,39 @@
+/** shared argument fragments: one definition of each flag, reused by every command that takes it */
+import type { ArgsDef } from 'citty'
+import { createContext, type Context, type PassphraseSource } from '../../context.ts'
+
+export const ownerArgs = {
+  owner: { type: 'string', description: 'whose keys: human (default), or a robot such as seaturtle; also KEYRACK_OWNER', valueHint: 'name' },
+} as const satisfies ArgsDef
+
+export const keyEnvArgs = {
+  key: { type: 'string', description: 'the env-var name of the key, e.g. XAI_API_KEY', valueHint: 'KEY' },
+  env: { type: 'string', description: 'the env the key serves: test, prep, prod, sudo, all, …', valueHint: 'env' },
+  org: { type: 'string', description: "the org (default: the repo manifest's org; @all for machine-wide keys)", valueHint: 'org' },
+} as const satisfies ArgsDef
+
+export const forArgs = {
+  for: { type: 'string', description: '`repo`: every key the repo manifest allowlists for --env', valueHint: 'repo' },
+} as const satisfies ArgsDef
+
+export const passphraseArgs = {
+  'passphrase-stdin': { type: 'boolean', description: 'read the identity passphrase from stdin (scripts)' },
+  'passphrase-fd': { type: 'string', description: 'read the identity passphrase from this file descriptor, e.g. 3 with 3<file', valueHint: 'n' },
+} as const satisfies ArgsDef
+
+export const outputArgs = {
+  output: { type: 'string', alias: 'o', description: 'exports (default off a TTY) | json | value | table (default on a TTY)', valueHint: 'format' },
+  json: { type: 'boolean', description: 'same as --output json' },
+} as const satisfies ArgsDef
+
+export const ciArgs = {
+  ci: { type: 'boolean', description: 'CI mode (also when CI=true): keys come only from the environment' },
+} as const satisfies ArgsDef
+
+export function cliContext(args: { owner?: string }, passphrase?: PassphraseSource): Context {
+  return createContext({ owner: args.owner, passphrase })
+}
+
+/** CI mode is on with --ci or CI=true (as every CI system sets it) */
+export const isCiMode = (args: { ci?: boolean }, env: Record<string, string | undefined> = process.env): boolean =>
+  args.ci === true || env.CI === 'true' || env.CI === '1'

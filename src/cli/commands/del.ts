@@ -1,0 +1,16 @@
+import { defineCommand } from 'citty'
+import { KeyrackUsageError } from '../../domain/errors.ts'
+import { del } from '../../sdk/del.ts'
+import { passphraseSource } from '../io.ts'
+import { action, say } from '../report.ts'
+import { cliContext, keyEnvArgs, ownerArgs, passphraseArgs } from './_args.ts'
+
+export default defineCommand({
+  meta: { name: 'del', description: 'remove a key from the host manifest and its vault\n\nexamples:\n  keyrack del --key XAI_API_KEY --env test' },
+  args: { ...keyEnvArgs, ...ownerArgs, ...passphraseArgs },
+  run: action(async (args) => {
+    if (!args.key || !args.env) throw new KeyrackUsageError('`del` needs `--key` and `--env`', ['keyrack del --key XAI_API_KEY --env test'])
+    const result = await del(cliContext(args, passphraseSource(args)), { key: args.key, env: args.env, org: args.org })
+    say(`removed ${result.slug} (and its secret in ${result.vault})`)
+  }),
+})

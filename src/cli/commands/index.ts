@@ -1,0 +1,17 @@
+/**
+ * The command table: name → lazy loader, so `keyrack get` loads only `get`'s module graph.
+ * A null-prototype object, so no inherited name can pass as a command.
+ */
+import type { CommandDef } from 'citty'
+
+type Loader = () => Promise<CommandDef<any>>
+const load = (p: Promise<{ default: CommandDef<any> }>) => p.then((m) => m.default)
+
+export const commands: Record<string, Loader> = Object.assign(Object.create(null), {
+  init: () => load(import('./init.ts')),
+  set: () => load(import('./set.ts')),
+  get: () => load(import('./get.ts')),
+  exec: () => load(import('./exec.ts')),
+  list: () => load(import('./list.ts')),
+  del: () => load(import('./del.ts')),
+})

@@ -1,0 +1,101 @@
+/**
+ * Terminal and stdin input: hidden prompts for secrets and passphrases, `--secret-stdin`,
+ * `--passphrase-stdin` / `--passphrase-fd N`. Interaction happens only on a TTY; without one,
+ * commands fail with guidance instead of waiting for input that cannot come.
+ */
+import { readFileSync } from 'node:fs'
+import type { PassphraseSource } from '../context.ts'
+import { KeyrackUsageError } from '../domain/errors.ts'
+
+export const isInteractive = (): boolean => Boolean(process.stdin.isTTY && process.stderr.isTTY)
+
+/** reads a line from the terminal without echoing it */
+export function readHidden(prompt: string): Promise<string> {
+  const stdin = process.stdin
+  process.stderr.write(prompt)
+  return new Promise((resolve, reject) => {
+    let input = ''
+    stdin.setRawMode(true)
+    stdin.resume()
+    stdin.setEncoding('utf8')
+    const finish = (error?: Error) => {
+      stdin.setRawMode(false)
+      stdin.pause()
+      stdin.off('data', onData)
+      process.stderr.write('\n')
+      if (error) reject(error)
+      else resolve(input)
+    }
+    const onData = (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n') return finish()
+        if (ch === '\u0003' || ch === '\u0004') return finish(new KeyrackUsageError('cancelled', []))
+        if (ch === '\u007f' || ch === '\b') input = input.slice(0, -1)
+        else if (ch >= ' ') input += ch
+      }
+    }
+    stdin.on('data', onData)
+  })
+}
+
+/** all of stdin, minus one trailing newline (what `echo` and here-strings add) */
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk as Uint8Array))
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+}
+
+export interface PassphraseArgs {
+  'passphrase-stdin'?: boolean
+  'passphrase-fd'?: string
+}
+
+/**
+ * Where a passphrase may come from, in order: `--passphrase-fd N`, `--passphrase-stdin`, a hidden
+ * prompt on a terminal (three tries; a new passphrase is asked twice). Undefined when none —
+ * then a protected identity counts as locked.
+ */
+export function passphraseSource(args: PassphraseArgs, options: { stdinTaken?: boolean } = {}): PassphraseSource | undefined {
+  const fdArg = args['passphrase-fd']
+  if (fdArg !== undefined) {
+    const fd = Number.parseInt(fdArg, 10)
+    if (!Number.isInteger(fd) || fd < 0 || String(fd) !== fdArg.trim())
+      throw new KeyrackUsageError('`--passphrase-fd` takes a file descriptor number', ['e.g. `--passphrase-fd 3 3<passphrase.txt`'])
+    return once(async () => firstLine(readFileSync(fd, 'utf8')))
+  }
+  if (args['passphrase-stdin']) {
+    if (options.stdinTaken)
+      throw new KeyrackUsageError('stdin cannot carry both the secret and the passphrase', ['pass the passphrase with `--passphrase-fd 3 3<file` instead'])
+    return once(async () => firstLine(await readStdin()))
+  }
+  if (!isInteractive()) return undefined
+  return async ({ purpose, attempt }) => {
+    if (attempt > 3) return null
+    if (attempt > 1) process.stderr.write('keyrack: wrong passphrase, try again\n')
+    const first = await readHidden(`keyrack: ${purpose}: `)
+    if (!purpose.startsWith('new ')) return first
+    const again = await readHidden('keyrack: the same passphrase again: ')
+    if (again !== first) throw new KeyrackUsageError('the two passphrases differ', ['run the command again'])
+    return first
+  }
+}
+
+function once(read: () => Promise<string>): PassphraseSource {
+  let value: Promise<string> | undefined
+  return async ({ attempt }) => {
+    if (attempt > 1) return null
+    value ??= read()
+    return value
+  }
+}
+
+const firstLine = (text: string): string => text.split(/\r?\n/)[0] ?? ''
+
+/** the secret for `set`: `--secret-stdin`, else a hidden prompt on a terminal, else an error */
+export async function readSecret(args: { 'secret-stdin'?: boolean }, key: string): Promise<string> {
+  if (args['secret-stdin']) return readStdin()
+  if (isInteractive()) return readHidden(`keyrack: secret for ${key} (input hidden): `)
+  throw new KeyrackUsageError('no terminal to type the secret in, and no `--secret-stdin`', [
+    `pipe it in: \`printf %s "$SECRET" | keyrack set --key ${key} … --secret-stdin\` (or run on a terminal)`,
+  ])
+}

@@ -1,0 +1,48 @@
+/**
+ * The terminal rules (after age's tui.go): stdout carries only what the user asked for; all
+ * else goes to stderr with a `keyrack:` prefix, lowercase, no trailing period. Errors print
+ * `keyrack: error:` then one `keyrack: hint:` line per next command, and set the exit code.
+ */
+import { KeyrackError } from '../domain/errors.ts'
+import { KeyrackKeysUnavailableError } from '../sdk/errors.ts'
+
+const useColor = (): boolean => Boolean(process.stderr.isTTY) && !process.env.NO_COLOR
+const paint = (code: string, text: string): string => (useColor() ? `\u001b[${code}m${text}\u001b[0m` : text)
+
+export const say = (line: string): void => void process.stderr.write(`keyrack: ${line}\n`)
+export const warn = (line: string): void => say(`${paint('33', 'warning:')} ${line}`)
+export const hint = (line: string): void => say(`${paint('36', 'hint:')} ${line}`)
+
+export function reportError(error: unknown): number {
+  if (error instanceof KeyrackKeysUnavailableError) {
+    say(`${paint('31', 'error:')} ${error.message}`)
+    const width = Math.max(...error.report.map((r) => r.key.length))
+    for (const r of error.report) say(`  ${r.key.padEnd(width)}  ${r.optional ? 'optional' : r.state}${r.reason ? `  ${r.reason}` : ''}`)
+    for (const line of error.hint) hint(line)
+    return error.exitCode
+  }
+  if (error instanceof KeyrackError) {
+    const [first, ...rest] = error.message.split('\n')
+    say(`${paint('31', 'error:')} ${first}`)
+    for (const line of rest) say(`  ${line}`)
+    for (const line of error.hint) hint(line)
+    return error.exitCode
+  }
+  // not ours: name and message only (no stack, no object dump that could hold input)
+  const name = error instanceof Error ? error.name : 'error'
+  const message = error instanceof Error ? error.message : String(error)
+  say(`${paint('31', 'error:')} unexpected ${name}: ${message.split('\n')[0]}`)
+  hint('run `keyrack doctor`; if this persists, report it with the command you ran (never the secret)')
+  return 1
+}
+
+/** wraps a command's run so that the same output and exit codes hold when mounted in a host CLI */
+export function action<A>(fn: (args: A) => Promise<void>): (ctx: { args: A }) => Promise<void> {
+  return async ({ args }) => {
+    try {
+      await fn(args)
+    } catch (error) {
+      process.exitCode = reportError(error)
+    }
+  }
+}

@@ -1,0 +1,13 @@
+/** package main: the SDK and its public types */
+export { keyrack, type KeyrackOptions } from './sdk.ts'
+export type { PassphraseSource } from './context.ts'
+export * from './domain/errors.ts'
+export { KeyrackKeysUnavailableError } from './sdk/errors.ts'
+export type { Grade, Protection, Duration } from './domain/grade.ts'
+export type { Grant, KeyrackKey } from './domain/grant.ts'
+export type { GetInput, GetResult, KeyReport, KeyState } from './sdk/get.ts'
+export type { SetInput, SetResult } from './sdk/set.ts'
+export type { InitInput, InitResult } from './sdk/init.ts'
+export type { ExecInput, ExecResult } from './sdk/exec.ts'
+export type { DelInput } from './sdk/del.ts'
+export type { ListedKey } from './sdk/list.ts'

@@ -1,0 +1,78 @@
+/**
+ * The host manifest: the owner's private index of where each key lives (SPEC §6), a YAML
+ * document age-encrypted to the owner's recipients. It holds metadata only (vault, mech, exid,
+ * timestamps), never a secret. A file that fails to decrypt or parse is never overwritten.
+ */
+import { readFileSync } from 'node:fs'
+import * as v from 'valibot'
+import { paths, type Context } from '../context.ts'
+import { KeyrackIdentityError, KeyrackManifestInvalidError } from '../domain/errors.ts'
+import { decryptWith, encryptTo, type AgeIdentity } from '../identity/age-file.ts'
+import { writeFileAtomic } from '../runtime/fs-atomic.ts'
+
+const HostEntrySchema = v.strictObject({
+  vault: v.string(),
+  mech: v.string(),
+  exid: v.nullable(v.string()),
+  createdAt: v.string(),
+  updatedAt: v.string(),
+})
+const HostManifestSchema = v.strictObject({
+  owner: v.strictObject({
+    name: v.string(),
+    recipients: v.array(v.string()),
+  }),
+  keys: v.record(v.string(), HostEntrySchema),
+})
+export type HostEntry = v.InferOutput<typeof HostEntrySchema>
+export type HostManifest = v.InferOutput<typeof HostManifestSchema>
+
+export function emptyHostManifest(owner: string, recipients: string[]): HostManifest {
+  return { owner: { name: owner, recipients }, keys: {} }
+}
+
+export async function readHostManifest(ctx: Context, identity: AgeIdentity): Promise<HostManifest> {
+  const file = paths.hostManifest(ctx)
+  let bytes: Buffer
+  try {
+    bytes = readFileSync(file)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new KeyrackIdentityError(`owner '${ctx.owner}' has no host manifest (${file})`, [
+        ctx.owner === 'human' ? 'create it: `keyrack init`' : `create it: \`keyrack init --owner ${ctx.owner}\``,
+      ])
+    throw error
+  }
+  const text = await decryptWith(identity, bytes, file)
+  return parseHostManifest(text, file)
+}
+
+export async function parseHostManifest(text: string, file: string): Promise<HostManifest> {
+  const { parse } = await import('yaml')
+  let data: unknown
+  try {
+    data = parse(text)
+  } catch {
+    throw new KeyrackManifestInvalidError(`the host manifest ${file} decrypted but is not valid YAML`, [
+      `restore ${file} from a backup; keyrack will not overwrite it`,
+    ], file)
+  }
+  const result = v.safeParse(HostManifestSchema, data)
+  if (!result.success) {
+    const where = result.issues[0]?.path?.map((p) => String(p.key)).join('.') ?? 'the document'
+    throw new KeyrackManifestInvalidError(`the host manifest ${file} is invalid at ${where}`, [
+      `restore ${file} from a backup; keyrack will not overwrite it`,
+    ], file)
+  }
+  return result.output
+}
+
+export async function writeHostManifest(ctx: Context, manifest: HostManifest): Promise<void> {
+  const { stringify } = await import('yaml')
+  const sorted: HostManifest = {
+    owner: manifest.owner,
+    keys: Object.fromEntries(Object.entries(manifest.keys).sort(([a], [b]) => a.localeCompare(b))),
+  }
+  const ciphertext = await encryptTo(manifest.owner.recipients, stringify(sorted))
+  writeFileAtomic(paths.hostManifest(ctx), ciphertext)
+}

@@ -1,0 +1,65 @@
+/**
+ * Atomic, private file writes: temp file in the same directory (O_EXCL, 0600), fsync, rename,
+ * fsync the directory. A reader sees the old file or the new one, never half of either.
+ */
+import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, chmodSync } from 'node:fs'
+import { dirname, basename, join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { KeyrackVaultError } from '../domain/errors.ts'
+
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
+  const dir = dirname(path)
+  ensurePrivateDir(dir)
+  const temp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`)
+  const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode)
+  try {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
+    let offset = 0
+    while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset)
+    fsyncSync(fd)
+  } catch (error) {
+    closeSync(fd)
+    unlinkSync(temp)
+    throw error
+  }
+  closeSync(fd)
+  try {
+    renameSync(temp, path)
+  } catch (error) {
+    unlinkSync(temp)
+    throw error
+  }
+  fsyncDir(dir)
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, constants.O_RDONLY)
+    try {
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+  } catch {
+    // some filesystems refuse fsync on a directory; the rename itself is still atomic
+  }
+}
+
+/** creates a 0700 directory (and parents) or verifies an existing one is a real directory */
+export function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const stat = lstatSync(dir)
+  if (!stat.isDirectory())
+    throw new KeyrackVaultError(`${dir} is not a directory`, [`move it aside: \`mv ${dir} ${dir}.bak\``])
+  if ((stat.mode & 0o077) !== 0) chmodSync(dir, 0o700)
+}
+
+export function removeFileIfExists(path: string): boolean {
+  try {
+    unlinkSync(path)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw error
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * A per-owner lock file so concurrent writers (two `keyrack set`s) never lose an update.
+ * O_EXCL create holds the lock; the holder's pid is inside so a lock left by a crashed process
+ * is detected (the pid no longer runs) and taken over.
+ */
+import { closeSync, constants, openSync, readFileSync, writeSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { KeyrackVaultError } from '../domain/errors.ts'
+import { ensurePrivateDir, removeFileIfExists } from './fs-atomic.ts'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function tryAcquire(path: string): boolean {
+  try {
+    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
+    writeSync(fd, String(process.pid))
+    closeSync(fd)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    return false
+  }
+}
+
+function holderPid(path: string): number | null {
+  try {
+    const pid = Number.parseInt(readFileSync(path, 'utf8'), 10)
+    return Number.isFinite(pid) && pid > 0 ? pid : null
+  } catch {
+    return null
+  }
+}
+
+export async function withLock<T>(path: string, fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+  ensurePrivateDir(dirname(path))
+  const started = Date.now()
+  let wait = 5
+  let emptySince: number | null = null
+  while (!tryAcquire(path)) {
+    const pid = holderPid(path)
+    if (pid !== null && !isRunning(pid)) {
+      removeFileIfExists(path) // the holder died without releasing
+      continue
+    }
+    if (pid === null) {
+      // a holder between create and write leaves the file empty for an instant; only a lock that
+      // stays empty is stale
+      emptySince ??= Date.now()
+      if (Date.now() - emptySince > 2_000) removeFileIfExists(path)
+    } else emptySince = null
+    if (Date.now() - started > timeoutMs)
+      throw new KeyrackVaultError(`timed out waiting for the lock ${path} (held by pid ${pid})`, [
+        `if no keyrack process is running, remove it: \`rm ${path}\``,
+      ])
+    await sleep(wait + Math.random() * wait)
+    wait = Math.min(wait * 2, 100)
+  }
+  try {
+    return await fn()
+  } finally {
+    removeFileIfExists(path)
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * The keyrack SDK: the same operations as the CLI, with typed results and typed errors.
+ * It never prints and never exits.
+ *
+ * @example
+ * ```ts
+ * import { keyrack } from 'keyrack'
+ * const { grants } = await keyrack.get({ for: 'repo', env: 'test' })
+ * ```
+ */
+import { createContext, type ContextOptions } from './context.ts'
+import { del as delOp, type DelInput } from './sdk/del.ts'
+import { exec as execOp, type ExecInput } from './sdk/exec.ts'
+import { get as getOp, type GetInput } from './sdk/get.ts'
+import { init as initOp, type InitInput } from './sdk/init.ts'
+import { list as listOp } from './sdk/list.ts'
+import { set as setOp, type SetInput } from './sdk/set.ts'
+
+/** where and as whom to act: owner, KEYRACK_HOME, cwd, environment, passphrase source */
+export type KeyrackOptions = ContextOptions
+
+export const keyrack = {
+  /** creates the owner's identity and empty host manifest */
+  init: (input: InitInput & KeyrackOptions = {}) => initOp(createContext(input), input),
+  /** stores a key and proves the round trip */
+  set: (input: SetInput & KeyrackOptions) => setOp(createContext(input), input),
+  /** the allowlisted keys of a repo env (`for: 'repo'`) or one key; all or nothing */
+  get: (input: GetInput & KeyrackOptions) => getOp(createContext(input), input),
+  /** runs a command with the granted keys in its environment */
+  exec: (input: ExecInput & KeyrackOptions) => execOp(createContext(input), input),
+  /** the owner's host manifest entries, never a secret */
+  list: (input: KeyrackOptions = {}) => listOp(createContext(input)),
+  /** removes a key and its stored secret */
+  del: (input: DelInput & KeyrackOptions) => delOp(createContext(input), input),
+}

@@ -1,0 +1,40 @@
+/** del: removes a key's host manifest entry and its stored secret */
+import { paths, type Context } from '../context.ts'
+import { KeyrackKeyAbsentError } from '../domain/errors.ts'
+import { assertEnv, assertKey, assertOrg, toSlug } from '../domain/names.ts'
+import { writeHostManifest } from '../manifests/host.ts'
+import { readRepoManifest } from '../manifests/repo.ts'
+import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
+import { KeyrackUsageError } from '../domain/errors.ts'
+import { withLock } from '../runtime/lock.ts'
+import { loadVault } from '../vaults/index.ts'
+import { existsSync } from 'node:fs'
+import { OwnerSession } from './session.ts'
+
+export interface DelInput {
+  key: string
+  env: string
+  org?: string
+}
+
+export async function del(ctx: Context, input: DelInput): Promise<{ slug: string; vault: string }> {
+  const key = assertKey(input.key)
+  const env = assertEnv(input.env)
+  const worksite = findWorksite(ctx.cwd)
+  const org = input.org ? assertOrg(input.org) : worksite && existsSync(repoManifestPath(worksite)) ? readRepoManifest(worksite).org : undefined
+  if (!org) throw new KeyrackUsageError('outside a repo with .agent/keyrack.yml, `del` needs `--org`', [`keyrack del --key ${key} --env ${env} --org <org>`])
+  const slug = toSlug({ org, env, key })
+  const session = new OwnerSession(ctx)
+  await session.identity()
+  return withLock(paths.lock(ctx), async () => {
+    const manifest = await session.manifest()
+    const entry = manifest.keys[slug]
+    if (!entry) throw new KeyrackKeyAbsentError(`${slug} is not in the host manifest of owner '${ctx.owner}'`, [`see what is there: \`keyrack list${ctx.owner === 'human' ? '' : ` --owner ${ctx.owner}`}\``])
+    const vault = await loadVault(entry.vault)
+    await vault.del(session, { slug, exid: entry.exid })
+    const keys = { ...manifest.keys }
+    delete keys[slug]
+    await writeHostManifest(ctx, { ...manifest, keys })
+    return { slug, vault: entry.vault }
+  })
+}

@@ -1,0 +1,59 @@
+/**
+ * exec: runs a command with the granted keys added to its environment only — the secrets never
+ * reach the calling shell. Exit code and signals pass through.
+ */
+import { spawn } from 'node:child_process'
+import type { Context } from '../context.ts'
+import { KeyrackUsageError } from '../domain/errors.ts'
+import { allowlistFor } from '../manifests/repo.ts'
+import { get, resolveTargets, type GetInput, type GetResult } from './get.ts'
+
+export interface ExecInput extends GetInput {
+  /** the command and its arguments */
+  command: string[]
+  /** drop repo-manifest keys that are in the environment but not allowlisted for this env */
+  strictEnv?: boolean
+}
+
+export interface ExecResult {
+  /** the child's exit code, or null when a signal ended it */
+  exitCode: number | null
+  signal: NodeJS.Signals | null
+  result: GetResult
+}
+
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH']
+
+export async function exec(ctx: Context, input: ExecInput): Promise<ExecResult> {
+  const [file, ...args] = input.command
+  if (!file) throw new KeyrackUsageError('no command to run', ['put it after `--`: `keyrack exec --for repo --env test -- npm test`'])
+  const result = await get(ctx, input)
+  const env: Record<string, string> = {}
+  for (const [name, v] of Object.entries(ctx.env)) if (v !== undefined) env[name] = v
+  if (input.strictEnv) {
+    const target = resolveTargets(ctx, input)
+    if (target.manifest) {
+      const allowed = new Set(allowlistFor(target.manifest, target.env).map((k) => k.key))
+      for (const spec of [...target.manifest.envs.values()].flat()) if (!allowed.has(spec.key)) delete env[spec.key]
+    }
+  }
+  for (const grant of result.grants) env[grant.slug.slice(grant.slug.lastIndexOf('.') + 1)] = grant.key.secret
+  const child = spawn(file, args, { cwd: ctx.cwd, env, stdio: 'inherit' })
+  const forward = (signal: NodeJS.Signals) => () => child.kill(signal)
+  const handlers = FORWARDED.map((signal) => [signal, forward(signal)] as const)
+  for (const [signal, handler] of handlers) process.on(signal, handler)
+  try {
+    return await new Promise<ExecResult>((resolve, reject) => {
+      child.once('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          error.code === 'ENOENT'
+            ? new KeyrackUsageError(`command not found: ${file}`, ['check the command after `--` and your PATH'])
+            : error,
+        ),
+      )
+      child.once('exit', (exitCode, signal) => resolve({ exitCode, signal, result }))
+    })
+  } finally {
+    for (const [signal, handler] of handlers) process.off(signal, handler)
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * An owner session: the owner's config, identity and host manifest, each opened at most once
+ * per operation and only when something needs it. It is the VaultSession vaults receive.
+ */
+import type { Context } from '../context.ts'
+import type { AgeIdentity } from '../identity/age-file.ts'
+import { loadOwnerIdentity, readOwnerConfig, type OwnerConfig } from '../identity/owner-identity.ts'
+import { readHostManifest, type HostManifest } from '../manifests/host.ts'
+import type { VaultSession } from '../vaults/vault.ts'
+
+export class OwnerSession implements VaultSession {
+  private configMemo?: OwnerConfig
+  private identityMemo?: Promise<AgeIdentity>
+  private manifestMemo?: Promise<HostManifest>
+
+  constructor(readonly ctx: Context) {}
+
+  config(): OwnerConfig {
+    this.configMemo ??= readOwnerConfig(this.ctx)
+    return this.configMemo
+  }
+
+  /** true when the identity opens without asking anyone (no passphrase, or a source was given) */
+  canOpenIdentity(): boolean {
+    return this.ctx.passphrase !== undefined || !this.config().passphrase
+  }
+
+  identity(): Promise<AgeIdentity> {
+    this.identityMemo ??= loadOwnerIdentity(this.ctx, this.config())
+    return this.identityMemo
+  }
+
+  manifest(): Promise<HostManifest> {
+    this.manifestMemo ??= this.identity().then((identity) => readHostManifest(this.ctx, identity))
+    return this.manifestMemo
+  }
+
+  /** forget the memoized manifest (after this operation wrote a new one) */
+  setManifest(manifest: HostManifest): void {
+    this.manifestMemo = Promise.resolve(manifest)
+  }
+
+  async recipients(): Promise<readonly string[]> {
+    return (await this.manifest()).owner.recipients
+  }
+}
