@@ -18,7 +18,8 @@
  *
  * Bun-specific (Bun.listen) by design: the daemon only ever runs as the compiled binary.
  */
-import { chmodSync, lstatSync, statSync, unlinkSync } from 'node:fs'
+import { chmodSync, linkSync, lstatSync, rmSync, statSync, unlinkSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 import type { Socket, UnixSocketListener } from 'bun'
 import { KeyrackError } from '../domain/errors.ts'
 import { GrantStore } from './grant-store.ts'
@@ -90,6 +91,10 @@ export interface DaemonServer {
 
 interface Connection {
   decoder: LineDecoder
+  /** closes the connection after connectionIdleMs without traffic */
+  idleTimer: Timer
+  /** set after an oversize frame: no more frames are read */
+  ended: boolean
   outbox: Uint8Array[]
   /** run once everything queued has been handed to the kernel */
   afterFlush: (() => void)[]
@@ -107,7 +112,7 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
   const graceMs = options.graceMs ?? 30_000
   const maxLifetimeMs = options.maxLifetimeMs ?? 7 * 24 * 60 * 60 * 1000
   const maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES
-  const idleSeconds = Math.max(1, Math.ceil((options.connectionIdleMs ?? 10_000) / 1000))
+  const connectionIdleMs = options.connectionIdleMs ?? 10_000
   const { owner, socketPath } = options
 
   await clearStaleSocket(socketPath, owner)
@@ -122,6 +127,13 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
   let resolveClosed!: (reason: CloseReason) => void
   const closed = new Promise<CloseReason>((resolve) => (resolveClosed = resolve))
 
+  const forget = (socket: Socket<undefined>): void => {
+    const conn = connections.get(socket)
+    if (!conn) return
+    clearTimeout(conn.idleTimer)
+    conn.decoder.clear()
+    connections.delete(socket)
+  }
   const send = (socket: Socket<undefined>, conn: Connection, response: Response): void => {
     const bytes = encoder.encode(encodeFrame(response))
     if (conn.outbox.length > 0) {
@@ -190,9 +202,16 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
     if (then) whenFlushed(conn, () => void close(then))
   }
 
+  // Bind under a private name, then hard-link it into place. Two reasons: Bun's
+  // listener.stop() unlinks the path it was bound to unconditionally (verified on 1.4.4),
+  // which would delete a successor's socket after a replacement; and link() fails with
+  // EEXIST instead of silently replacing a socket that appeared since clearStaleSocket.
+  // The public name only ever appears already listening and already 0600.
+  const bindPath = join(dirname(socketPath), `.${basename(socketPath)}.${process.pid}.tmp`)
+  rmSync(bindPath, { force: true })
   const listener: UnixSocketListener<undefined> = withUmask(0o077, () =>
     Bun.listen({
-      unix: socketPath,
+      unix: bindPath,
       socket: {
         open(socket) {
           // the enforced boundary: only our own uid may talk to us, whatever the file modes say
@@ -200,39 +219,51 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
             socket.terminate()
             return
           }
-          connections.set(socket, { decoder: new LineDecoder(maxMessageBytes), outbox: [], afterFlush: [] })
-          socket.timeout(idleSeconds)
+          // our own timer rather than socket.timeout(): uSockets rounds timeouts to 4 s ticks
+          const idleTimer = setTimeout(() => socket.end(), connectionIdleMs)
+          connections.set(socket, { decoder: new LineDecoder(maxMessageBytes), idleTimer, ended: false, outbox: [], afterFlush: [] })
         },
         data(socket, data) {
           const conn = connections.get(socket)
           if (!conn) return void socket.terminate()
+          if (conn.ended) return
+          conn.idleTimer.refresh()
           const { lines, overflow } = conn.decoder.push(data)
           for (const line of lines) onLine(socket, conn, line)
           if (overflow) {
             send(socket, conn, errorResponse(null, 'too-large', `frame larger than ${maxMessageBytes} bytes`))
+            conn.ended = true // ignore whatever else arrives; close once the reply is out
             whenFlushed(conn, () => socket.end())
-            connections.delete(socket)
           }
         },
         drain(socket) {
           const conn = connections.get(socket)
           if (conn) flush(socket, conn)
         },
-        timeout(socket) {
-          socket.end()
-        },
         close(socket) {
-          connections.get(socket)?.decoder.clear()
-          connections.delete(socket)
+          forget(socket)
         },
         error(socket) {
-          connections.delete(socket)
+          forget(socket)
         },
       },
     }),
   )
-  // belt and braces: the umask already made it 0600; the 0700 directory is the real gate
-  chmodSync(socketPath, 0o600)
+  try {
+    // belt and braces: the umask already made it 0600; the 0700 directory is the real gate
+    chmodSync(bindPath, 0o600)
+    linkSync(bindPath, socketPath)
+  } catch (error) {
+    listener.stop(true)
+    if (errnoCode(error) === 'EEXIST') {
+      throw new KeyrackError(`a keyrack daemon for owner ${owner} is already running`, {
+        hint: [`keyrack status --owner ${owner}`],
+      })
+    }
+    throw new KeyrackError(`cannot create the keyrack socket ${socketPath}`, { hint: [`ls -ld ${dirname(socketPath)}`] })
+  } finally {
+    rmSync(bindPath, { force: true })
+  }
   const ours = lstatSync(socketPath)
 
   const runtimeDir = options.runtimeDir ?? runtimeDirOf(socketPath, options.env ?? process.env)
@@ -244,12 +275,11 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
     closing = reason
     clearInterval(watchTimer)
     clearInterval(sessionTimer)
-    listener.stop(true)
-    for (const [socket, conn] of connections) {
-      conn.decoder.clear()
+    listener.stop(true) // unlinks only the private bind name, already gone
+    for (const socket of [...connections.keys()]) {
+      forget(socket)
       socket.terminate()
     }
-    connections.clear()
     store.clear()
     try {
       const current = lstatSync(socketPath)
