@@ -161,7 +161,7 @@ async function spawnDaemon(command: string[], env: Env, readyTimeoutMs: number):
   child.kill('SIGTERM')
   child.unref()
   if (outcome === 'timeout') {
-    throw new KeyrackError(`the keyrack daemon did not become ready within ${Math.round(readyTimeoutMs / 1000)}s`, {
+    throw new KeyrackError(`the keyrack daemon did not become ready within ${readyTimeoutMs / 1000}s`, {
       hint: ['keyrack doctor'],
     })
   }

@@ -14,7 +14,14 @@
  *   'session-ended'      the login session that started us ended (session.ts)
  *   'max-lifetime'       the hard cap on the daemon's age
  * On close it drops and overwrites every grant and unlinks the socket only if the file at
- * the path is still the one we created (same dev+inode), never a successor's.
+ * the path is still the one we created (same dev+inode), never a successor's. (That is why
+ * the socket is bound under a private name and hard-linked into place: Bun's
+ * listener.stop() unlinks its bind path unconditionally.)
+ *
+ * Every connection's peer uid is checked on accept (SO_PEERCRED / getpeereid); any other uid,
+ * or an unknown one, is dropped without a byte of reply. Connections idle for
+ * `connectionIdleMs` are closed; a frame over `maxMessageBytes` gets an error reply and the
+ * connection is closed; bad frames get error replies and never crash the daemon.
  *
  * Bun-specific (Bun.listen) by design: the daemon only ever runs as the compiled binary.
  */
