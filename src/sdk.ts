@@ -15,6 +15,9 @@ import { get as getOp, type GetInput } from './sdk/get.ts'
 import { init as initOp, type InitInput } from './sdk/init.ts'
 import { list as listOp } from './sdk/list.ts'
 import { set as setOp, type SetInput } from './sdk/set.ts'
+import { unlock as unlockOp, type UnlockInput } from './sdk/unlock.ts'
+import { relock as relockOp, type RelockInput } from './sdk/relock.ts'
+import { status as statusOp } from './sdk/status.ts'
 
 /** where and as whom to act: owner, KEYRACK_HOME, cwd, environment, passphrase source */
 export type KeyrackOptions = ContextOptions
@@ -32,4 +35,10 @@ export const keyrack = {
   list: (input: KeyrackOptions = {}) => listOp(createContext(input)),
   /** removes a key and its stored secret */
   del: (input: DelInput & KeyrackOptions) => delOp(createContext(input), input),
+  /** decrypts the allowlisted keys once and hands them to the owner's in-memory daemon */
+  unlock: (input: UnlockInput & KeyrackOptions) => unlockOp(createContext(input), input),
+  /** forgets unlocked keys (all, or by key/env); the daemon stops when empty */
+  relock: (input: RelockInput & KeyrackOptions = {}) => relockOp(createContext(input), input),
+  /** the owner's daemon and its unlocked keys, never a secret */
+  status: (input: KeyrackOptions = {}) => statusOp(createContext(input)),
 }

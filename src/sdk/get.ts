@@ -202,7 +202,8 @@ export async function get(ctx: Context, input: GetInput): Promise<GetResult> {
         reports.set(k.key, {
           key: k.key, env: k.env, slug: k.slugs[0]!, state: 'locked',
           reason: 'set, but not unlocked',
-          hint: [target.manifest ? hints.unlockRepo(ctx, k.env) : hints.unlockKey(ctx, k.key, k.env), `if ${k.key} was never set: ${hints.set(ctx, { key: k.key, env: k.env, mech: k.spec.mech })}`],
+          // the host manifest is locked too, so keyrack cannot tell "never set" from "not unlocked"
+          hint: [target.manifest ? hints.unlockRepo(ctx, k.env) : hints.unlockKey(ctx, k.key, k.env), `a key that was never set needs: ${hints.set(ctx, { key: 'KEY', env: k.env })}`],
         })
       else reports.set(k.key, { key: k.key, env: k.env, slug: k.slugs[0]!, state: 'locked', reason: 'in the host manifest, but its vault returned nothing', hint: [hints.set(ctx, { key: k.key, env: k.env, mech: k.spec.mech })] })
     }

@@ -1,0 +1,45 @@
+/** status: the owner's daemon (up/down, pid) and each unlocked slug with grade and time left — never a secret */
+import type { Context } from '../context.ts'
+import type { Grade } from '../domain/grade.ts'
+import { daemonSocketPath } from './daemon-lookup.ts'
+
+export interface StatusGrant {
+  slug: string
+  grade: Grade
+  mech: string
+  vault: string
+  /** absolute expiry, epoch ms */
+  expiresAt: number
+  /** sliding idle expiry, when an idle timeout was set */
+  idleExpiresAt?: number
+  /** ms until the earlier of the two */
+  remainingMs: number
+}
+
+export interface StatusResult {
+  owner: string
+  socketPath: string
+  running: boolean
+  pid?: number
+  startedAt?: number
+  grants: StatusGrant[]
+}
+
+export async function status(ctx: Context): Promise<StatusResult> {
+  const socketPath = daemonSocketPath(ctx)
+  const { connectDaemon } = await import('../daemon/client.ts')
+  const connection = await connectDaemon({ socketPath })
+  if (!connection.ok) return { owner: ctx.owner, socketPath, running: false, grants: [] }
+  const { client } = connection
+  try {
+    const ping = await client.ping()
+    const { grants } = await client.list()
+    const now = ctx.now()
+    return {
+      owner: ctx.owner, socketPath, running: true, pid: ping.pid, startedAt: ping.startedAt,
+      grants: grants.map((g) => ({ ...g, remainingMs: Math.min(g.expiresAt, g.idleExpiresAt ?? Infinity) - now })),
+    }
+  } finally {
+    client.close()
+  }
+}
