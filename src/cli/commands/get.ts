@@ -1,4 +1,5 @@
 import { defineCommand } from 'citty'
+import { KeyrackKeysUnavailableError } from '../../sdk/errors.ts'
 import { get } from '../../sdk/get.ts'
 import { passphraseSource } from '../io.ts'
 import { chooseOutput, renderGet } from '../render.ts'
@@ -24,7 +25,15 @@ export default defineCommand({
   run: action(async (args) => {
     const format = chooseOutput(args.output, args.json)
     const ctx = cliContext(args, args.unlock ? passphraseSource(args) : undefined)
-    const result = await get(ctx, { for: args.for as 'repo' | undefined, key: args.key, env: args.env, org: args.org, ci: isCiMode(args) })
+    const input = { for: args.for as 'repo' | undefined, key: args.key, env: args.env, org: args.org, ci: isCiMode(args) }
+    const result = await get(ctx, input).catch(async (error: unknown) => {
+      // get-or-unlock for humans: unlock what is locked or expired (one prompt), then get again
+      const relockable = error instanceof KeyrackKeysUnavailableError && error.report.some((r) => r.state === 'locked' || r.state === 'expired')
+      if (!args.unlock || input.ci || !relockable) throw error
+      const { unlock } = await import('../../sdk/unlock.ts')
+      await unlock(ctx, input)
+      return get(ctx, input)
+    })
     for (const line of result.warnings) warn(line)
     process.stdout.write(renderGet(result, format))
   }),
