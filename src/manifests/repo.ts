@@ -165,8 +165,10 @@ function parseEntry(item: unknown, problems: Problems, env: string): RepoKeySpec
 
 interface ParsedFile {
   org?: string
-  extends: { path: string; node: Node }[]
+  extends: { path: string; node: Node; line: number; column: number }[]
   envs: Map<string, RepoKeySpec[]>
+  /** where each env section starts, for errors found after parsing */
+  envPos: Map<string, { line: number; column: number }>
 }
 
 function parseFile(file: string, text: string, label: string): ParsedFile {
@@ -174,11 +176,16 @@ function parseFile(file: string, text: string, label: string): ParsedFile {
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false })
   const problems = new Problems(label, lineCounter)
   for (const error of doc.errors) {
-    const [pos] = error.linePos ?? [{ line: 1, col: 1 }]
+    // without prettyErrors, yaml leaves linePos unset: compute it from the error's offset
+    const pos = error.linePos?.[0] ?? lineCounter.linePos(error.pos?.[0] ?? 0)
     // yaml's own message can quote the source line; keep only its code
-    problems.list.push({ line: pos.line, column: pos.col, message: `YAML syntax error (${error.code.toLowerCase().replaceAll('_', ' ')})` })
+    problems.list.push({ line: pos.line, column: pos.col, message: `YAML syntax error (${error.code.toLowerCase().replaceAll('_', ' ')})`, example: EXAMPLE })
   }
-  const parsed: ParsedFile = { extends: [], envs: new Map() }
+  const parsed: ParsedFile = { extends: [], envs: new Map(), envPos: new Map() }
+  const posOf = (node: Node): { line: number; column: number } => {
+    const { line, col } = lineCounter.linePos(node.range?.[0] ?? 0)
+    return { line, column: col }
+  }
   if (problems.list.length === 0) {
     const root = doc.contents
     if (!isMap(root)) problems.at(root, 'the repo manifest must be a mapping with `org:` and `env.<name>:` sections', EXAMPLE)
@@ -194,7 +201,7 @@ function parseFile(file: string, text: string, label: string): ParsedFile {
           if (!isSeq(pair.value)) problems.at(keyNode, '`extends` must be a list of paths relative to the git root', 'extends:\n  - .agent/repo=.this/role=test/keyrack.yml')
           else
             for (const item of pair.value.items) {
-              if (isScalar(item) && typeof item.value === 'string' && item.value.endsWith('.yml')) parsed.extends.push({ path: item.value, node: item })
+              if (isScalar(item) && typeof item.value === 'string' && item.value.endsWith('.yml')) parsed.extends.push({ path: item.value, node: item, ...posOf(item) })
               else problems.at(item as Node, '`extends` entries must be paths to .yml files, relative to the git root', 'extends:\n  - .agent/repo=.this/role=test/keyrack.yml')
             }
         } else if (name === 'keys') {
@@ -205,6 +212,7 @@ function parseFile(file: string, text: string, label: string): ParsedFile {
             problems.at(keyNode, `section \`env.<name>\` has an invalid env name (env names match ${ENV_PATTERN.source})`, 'env.prep-admin:\n  - AWS_PROFILE')
             continue
           }
+          parsed.envPos.set(env, posOf(keyNode))
           const specs: RepoKeySpec[] = []
           const value = pair.value
           if (value === null || (isScalar(value) && value.value === null)) {
@@ -261,9 +269,22 @@ export function readRepoManifest(worksite: string): RepoManifest {
   const rootFile = join(worksite, '.agent', 'keyrack.yml')
   const envs = new Map<string, RepoKeySpec[]>()
   let org: string | undefined
-  const visit = (file: string, chain: string[]): void => {
+  let allPos: { label: string; line: number; column: number; file: string } | undefined
+  const visit = (file: string, chain: string[], from?: { label: string; file: string; line: number; column: number }): void => {
     const label = relative(worksite, file) || file
-    const parsed = parseFile(file, readText(file, label), label)
+    let text: string
+    try {
+      text = readText(file, label)
+    } catch (error) {
+      // a missing extended file: point at the `extends` entry that names it
+      if (!from || !(error instanceof KeyrackManifestInvalidError)) throw error
+      throw new KeyrackManifestInvalidError(`${from.label}:${from.line}:${from.column}: \`extends\` names ${label}, which ${error.message.replace(/^cannot read [^:]*: /, 'cannot be read: ')}`, [
+        'fix the path (relative to the git root) or remove the entry',
+      ], from.file, from.line, from.column)
+    }
+    const parsed = parseFile(file, text, label)
+    const allAt = parsed.envPos.get(ENV_ALL)
+    if (allAt && !allPos) allPos = { label, file, ...allAt }
     if (chain.length === 0) {
       if (!parsed.org)
         throw new KeyrackManifestInvalidError(`${label}:1:1: \`org\` is required`, [exampleHint(EXAMPLE)], file, 1, 1)
@@ -277,23 +298,26 @@ export function readRepoManifest(worksite: string): RepoManifest {
     }
     for (const ext of parsed.extends) {
       const target = join(worksite, ext.path)
+      const at = `${label}:${ext.line}:${ext.column}`
       if (relative(worksite, target).startsWith('..'))
-        throw new KeyrackManifestInvalidError(`${label}: \`extends\` must stay inside the git root`, [], file)
+        throw new KeyrackManifestInvalidError(`${at}: \`extends\` must stay inside the git root`, ['use a path relative to the git root, e.g. `- .agent/repo=.this/role=test/keyrack.yml`'], file, ext.line, ext.column)
       if (chain.includes(target) || target === file)
         throw new KeyrackManifestInvalidError(
-          `${label}: \`extends\` forms a cycle: ${[...chain, file, target].map((f) => relative(worksite, f)).join(' → ')}`,
+          `${at}: \`extends\` forms a cycle: ${[...chain, file, target].map((f) => relative(worksite, f)).join(' → ')}`,
           ['remove one of the `extends` entries in that chain'],
-          file,
+          file, ext.line, ext.column,
         )
-      visit(target, [...chain, file])
+      visit(target, [...chain, file], { label, file, line: ext.line, column: ext.column })
     }
   }
   visit(rootFile, [])
   const envNames = [...envs.keys()]
-  if (envs.has(ENV_ALL) && envNames.every((e) => e === ENV_ALL))
-    throw new KeyrackManifestInvalidError(`${relative(worksite, rootFile)}: \`env.all\` needs at least one env-specific section`, [
+  if (envs.has(ENV_ALL) && envNames.every((e) => e === ENV_ALL)) {
+    const at = allPos ?? { label: relative(worksite, rootFile), file: rootFile, line: 1, column: 1 }
+    throw new KeyrackManifestInvalidError(`${at.label}:${at.line}:${at.column}: \`env.all\` needs at least one env-specific section`, [
       exampleHint('env.all:\n  - XAI_API_KEY\nenv.test: []'),
-    ], rootFile)
+    ], at.file, at.line, at.column)
+  }
   return { file: rootFile, org: org!, envs }
 }
 
