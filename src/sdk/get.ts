@@ -8,10 +8,11 @@
  */
 import type { Context } from '../context.ts'
 import { KeyrackError, KeyrackKeyLockedError, KeyrackNotAllowlistedError, KeyrackUsageError } from '../domain/errors.ts'
-import { blockedAdvice, checkCredential } from '../domain/firewall/check.ts'
+import { blockedAdvice, inspectSecret, withArticle } from '../domain/firewall/check.ts'
+import { isGithubActions } from '../ci/github-actions.ts'
 import { formatGrade, meetsGrade, type Grade } from '../domain/grade.ts'
 import type { Grant } from '../domain/grant.ts'
-import { assertEnv, assertKey, assertOrg, ENV_ALL, ENV_SUDO, ORG_ALL, toSlug } from '../domain/names.ts'
+import { assertEnv, assertKey, assertOrg, DEFAULT_OWNER, ENV_ALL, ENV_SUDO, ORG_ALL, toSlug } from '../domain/names.ts'
 import { allowlistFor, declaredEnvs, readRepoManifest, type AllowlistedKey, type RepoManifest } from '../manifests/repo.ts'
 import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
 import { readDirectFile } from '../vaults/os.direct.ts'
@@ -214,7 +215,7 @@ export async function get(ctx: Context, input: GetInput): Promise<GetResult> {
       else
         reports.set(k.key, {
           key: k.key, env: k.env, slug: k.slugs[0]!, state: 'absent', reason: 'not in the environment',
-          hint: [`add the secret ${k.key} to the repository's Actions secrets and pass it in \`env:\` (e.g. \`${k.key}: \${{ secrets.${k.key} }}\`)`],
+          hint: [ciAbsentHint(ctx, k.key)],
         })
     }
   }
@@ -283,13 +284,22 @@ function enforce(ctx: Context, report: KeyReport, k: AllowlistedKey, ci: boolean
     return block(`the repo requires mech ${k.spec.mech}, but the stored key is ${grant.mech}`, [hints.set(ctx, { key: k.key, env: k.env, mech: k.spec.mech })])
   if (k.spec.grade && !fromEnv && !meetsGrade(grant.key.grade, k.spec.grade))
     return block(`the repo requires grade ${[k.spec.grade.protection, k.spec.grade.duration].filter(Boolean).join(',')}, but the grant is ${formatGrade(grant.key.grade)}`, [hints.set(ctx, { key: k.key, env: k.env, mech: k.spec.mech })])
-  const verdict = checkCredential(grant.key.secret)
+  const verdict = inspectSecret(grant.key.secret)
   if (verdict.verdict === 'blocked') {
+    const what = `${verdict.embedded ? 'a value containing ' : ''}${withArticle(verdict.rule.description)}`
     if (k.spec.allow === 'long-lived') {
-      report.warning = `long-lived ${verdict.rule.description} allowed by the repo manifest: ${k.spec.reason}`
+      report.warning = `serving ${what} because the repo manifest allows it (allow: long-lived), reason: ${JSON.stringify(k.spec.reason ?? '')}`
       return
     }
-    const advice = blockedAdvice(verdict.rule, { key: k.key, env: k.env, owner: ctx.owner === 'human' ? undefined : ctx.owner })
-    return block(`a long-lived ${verdict.rule.description}${ci ? ' in the environment' : ''}`, advice)
+    const advice = blockedAdvice(verdict.rule, { key: k.key, env: k.env, owner: ctx.owner === DEFAULT_OWNER ? undefined : ctx.owner })
+    const inCi = ci && verdict.rule.ciAdvice ? [verdict.rule.ciAdvice] : []
+    const exception = `if this is a reviewed exception, mark it in .agent/keyrack.yml: \`- key: ${k.key}\` with \`allow: long-lived\` and a \`reason:\``
+    return block(`${what}${fromEnv ? ', from the environment' : ''}`, [...inCi, ...advice, exception])
   }
+}
+
+/** where a ci job's keys come from: the ci system's secrets, passed into the step's environment */
+function ciAbsentHint(ctx: Context, key: string): string {
+  const actions = `add the secret ${key} to the repository's Actions secrets (settings → secrets and variables → actions) and pass it in the step's \`env:\`, e.g. \`${key}: \${{ secrets.${key} }}\``
+  return isGithubActions(ctx.env) ? actions : `add ${key} to your ci system's secret variables and pass it into this step's environment (on github actions: ${actions.slice(4)})`
 }

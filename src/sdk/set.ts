@@ -6,9 +6,9 @@
 import { existsSync } from 'node:fs'
 import { paths, type Context } from '../context.ts'
 import { KeyrackKeyBlockedError, KeyrackUsageError, KeyrackVaultError } from '../domain/errors.ts'
-import { blockedAdvice, checkCredential } from '../domain/firewall/check.ts'
+import { blockedAdvice, inspectSecret, withArticle } from '../domain/firewall/check.ts'
 import { canHold, formatGrade, meetsGrade, type Grade } from '../domain/grade.ts'
-import { assertEnv, assertKey, assertOrg, ENV_ALL, ENV_SUDO, toSlug } from '../domain/names.ts'
+import { assertEnv, assertKey, assertOrg, DEFAULT_OWNER, ENV_ALL, ENV_SUDO, toSlug } from '../domain/names.ts'
 import { writeHostManifest, type HostEntry } from '../manifests/host.ts'
 import { readRepoManifest, type RepoKeySpec } from '../manifests/repo.ts'
 import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
@@ -94,10 +94,19 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
   const { key, env, slug, spec, vault, mech, grade } = await resolveSetPlan(ctx, input)
   if (!input.secret) throw new KeyrackUsageError('the secret is empty', ['pass it on stdin with `--secret-stdin`, or type it at the prompt'])
   const warnings: string[] = []
-  const verdict = checkCredential(input.secret)
-  if (verdict.verdict === 'blocked' && spec?.allow !== 'long-lived')
-    throw new KeyrackKeyBlockedError(`refusing to store a long-lived ${verdict.rule.description} as ${key}`, blockedAdvice(verdict.rule, { key, env, owner: ctx.owner === 'human' ? undefined : ctx.owner }))
-  if (verdict.verdict === 'labelled') warnings.push(`${key} is a long-lived ${verdict.rule.description}; keyrack stores it because it has no short-lived alternative`)
+  const verdict = inspectSecret(input.secret)
+  if (verdict.verdict === 'blocked' || verdict.verdict === 'labelled') {
+    const what = `${verdict.embedded ? 'a value containing ' : ''}${withArticle(verdict.rule.description)}`
+    if (verdict.verdict === 'labelled')
+      warnings.push(`${key} is ${what}; keyrack stores it because ${verdict.rule.provider} offers no short-lived alternative: rotate it now and then`)
+    else if (spec?.allow === 'long-lived')
+      warnings.push(`storing ${what} as ${key} because the repo manifest allows it (allow: long-lived), reason: ${JSON.stringify(spec.reason ?? '')}`)
+    else
+      throw new KeyrackKeyBlockedError(`refusing to store ${what} as ${key}`, [
+        ...blockedAdvice(verdict.rule, { key, env, owner: ctx.owner === DEFAULT_OWNER ? undefined : ctx.owner }),
+        `if this is a reviewed exception, mark it in .agent/keyrack.yml: \`- key: ${key}\` with \`allow: long-lived\` and a \`reason:\``,
+      ])
+  }
   if (vault.id === 'os.direct') warnings.push(`os.direct stores ${key} in plaintext in ${paths.direct(ctx)}: any process running as you can read it`)
 
   const session = new OwnerSession(ctx)

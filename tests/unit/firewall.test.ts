@@ -4,7 +4,7 @@
  * be added without examples.
  */
 import { describe, expect, test } from 'bun:test'
-import { blockedAdvice, checkCredential } from '../../src/domain/firewall/check.ts'
+import { blockedAdvice, checkCredential, inspectSecret, withArticle } from '../../src/domain/firewall/check.ts'
 import { FIREWALL_RULES, type FirewallRule } from '../../src/domain/firewall/rules.ts'
 import vectorsJson from '../vectors/firewall.json'
 
@@ -58,6 +58,9 @@ describe('firewall rules table', () => {
     test(`${rule.id}: lifetime and mech are consistent`, () => {
       if (rule.lifetime === 'short') expect(rule.shortLivedMech).toBeNull()
       expect(rule.advice.length).toBeGreaterThan(0)
+      // a blocked rule tells ci users what to do instead; only mech-bearing rules rename keys
+      if (rule.shortLivedMech !== null) expect(rule.ciAdvice?.length ?? 0).toBeGreaterThan(0)
+      else expect(rule.grantsKey).toBeUndefined()
     })
   }
 
@@ -111,6 +114,58 @@ describe('checkCredential', () => {
   })
 })
 
+describe('inspectSecret (the firewall looks inside values)', () => {
+  test('every whole-value match keeps its verdict and is not embedded', () => {
+    for (const rule of FIREWALL_RULES)
+      for (const value of vectorsFor(rule).matches) {
+        const inspection = inspectSecret(value)
+        expect(inspection.verdict).toBe(expectedVerdict(rule) as typeof inspection.verdict)
+        expect(inspection.embedded).toBe(false)
+      }
+  })
+
+  const embedded: [string, string, string][] = [
+    ['a KEY=value line', 'AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE', 'aws-access-key-id'],
+    ['an export line', "export AWS_ACCESS_KEY_ID='AKIAIOSFODNN7EXAMPLE'", 'aws-access-key-id'],
+    ['an aws credentials file', '[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n', 'aws-access-key-id'],
+    ['a .env blob', `A=1\nGITHUB_TOKEN=ghp_${'x'.repeat(29)}EXAMPLE\nB=2`, 'github-classic-pat'],
+    ['a json document', `{"token": "ghp_${'x'.repeat(29)}EXAMPLE"}`, 'github-classic-pat'],
+    ['a url with a token', `https://ghp_${'x'.repeat(29)}EXAMPLE@github.com/acme/repo.git`, 'github-classic-pat'],
+  ]
+  for (const [what, value, id] of embedded)
+    test(`blocks a credential inside ${what}`, () => {
+      const inspection = inspectSecret(value)
+      expect(inspection.verdict).toBe('blocked')
+      expect(inspection.embedded).toBe(true)
+      if (inspection.verdict !== 'unknown') expect(inspection.rule.id).toBe(id)
+    })
+
+  test('the worst verdict inside a value wins', () => {
+    const value = `AWS_ACCESS_KEY_ID=ASIAIOSFODNN7EXAMPLE\nXAI_API_KEY=xai-${'x'.repeat(73)}EXAMPLE\nOLD=AKIAIOSFODNN7EXAMPLE`
+    expect(inspectSecret(value).verdict).toBe('blocked')
+    expect(inspectSecret(value.split('\n').slice(0, 2).join('\n')).verdict).toBe('labelled')
+    expect(inspectSecret('AWS_ACCESS_KEY_ID=ASIAIOSFODNN7EXAMPLE').verdict).toBe('short-lived')
+  })
+
+  test('a shape inside a longer word is not a match', () => {
+    for (const value of ['XAKIAIOSFODNN7EXAMPLE', 'AKIAIOSFODNN7EXAMPLEX', 'prefix_AKIAIOSFODNN7EXAMPLE', 'hello world', ''])
+      expect(inspectSecret(value)).toEqual({ verdict: 'unknown', embedded: false })
+  })
+
+  test('unknown vectors stay unknown', () => {
+    for (const value of vectors.unknown) expect(inspectSecret(value).verdict).toBe('unknown')
+  })
+})
+
+describe('withArticle', () => {
+  test('reads as english', () => {
+    expect(withArticle('aws access key id')).toBe('an aws access key id')
+    expect(withArticle('github classic personal access token')).toBe('a github classic personal access token')
+    expect(withArticle('xai api key')).toBe('an xai api key')
+    expect(withArticle('1password service account token')).toBe('a 1password service account token')
+  })
+})
+
 describe('blockedAdvice', () => {
   const rule = (id: string): FirewallRule => {
     const found = FIREWALL_RULES.find((r) => r.id === id)
@@ -122,6 +177,17 @@ describe('blockedAdvice', () => {
     const lines = blockedAdvice(rule('aws-access-key-id'), { key: 'AWS_PROFILE', env: 'test' })
     expect(lines).toContain(
       'replace it with: keyrack set --key AWS_PROFILE --env test --vault aws.config --mech EPHEMERAL_VIA_AWS_SSO',
+    )
+  })
+
+  test('aws: a user holding AWS_ACCESS_KEY_ID is told to set AWS_PROFILE, and to change the allowlist', () => {
+    const lines = blockedAdvice(rule('aws-access-key-id'), { key: 'AWS_ACCESS_KEY_ID', env: 'test' })
+    expect(lines[0]).toStartWith('AWS_ACCESS_KEY_ID holds an aws access key id')
+    expect(lines).toContain(
+      'replace it with: keyrack set --key AWS_PROFILE --env test --vault aws.config --mech EPHEMERAL_VIA_AWS_SSO',
+    )
+    expect(lines.at(-1)).toBe(
+      'EPHEMERAL_VIA_AWS_SSO grants AWS_PROFILE, not AWS_ACCESS_KEY_ID: in .agent/keyrack.yml, list `- key: AWS_PROFILE` with `mech: EPHEMERAL_VIA_AWS_SSO` under env.test in place of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY',
     )
   })
 

@@ -33,6 +33,45 @@ export function checkCredential(
   return { verdict: 'unknown' }
 }
 
+/** how strongly a verdict argues against a value: the worst one found inside a value wins */
+const SEVERITY = { unknown: 0, 'short-lived': 1, labelled: 2, blocked: 3 } as const
+
+/** what separates the parts of a config blob: whitespace, quotes, `=`, `:`, `,`, `;`, brackets, url punctuation */
+const TOKEN_SEPARATORS = /[\s"'`=:,;{}[\]()<>/@?&#|\\]+/
+/** longer than any rule's shape (the longest, ops_…, tops out near 4,000): not worth testing */
+const MAX_TOKEN = 8192
+
+export type Inspection = FirewallVerdict & {
+  /** true when the credential was found inside a larger value (a `KEY=…` line, a config file) */
+  readonly embedded: boolean
+}
+
+/**
+ * The check `set` and `get` apply: the whole value first (checkCredential), then each token of
+ * it, so that a credential pasted as `AWS_ACCESS_KEY_ID=AKIA…`, inside a `.env` or an
+ * `~/.aws/credentials` blob, or in a JSON document cannot slip past the firewall by being
+ * wrapped. Tokens are split on punctuation no rule's shape contains, and each must match a rule
+ * whole, so the anchored patterns keep their precision. The worst verdict found wins.
+ * See docs/decisions.md ("the firewall looks inside values").
+ */
+export function inspectSecret(secret: string, rules: readonly FirewallRule[] = FIREWALL_RULES): Inspection {
+  const whole = checkCredential(secret, rules)
+  if (whole.verdict !== 'unknown') return { ...whole, embedded: false }
+  let worst: FirewallVerdict = whole
+  for (const token of new Set(secret.split(TOKEN_SEPARATORS))) {
+    if (token === '' || token.length > MAX_TOKEN) continue
+    const verdict = checkCredential(token, rules)
+    if (SEVERITY[verdict.verdict] > SEVERITY[worst.verdict]) worst = verdict
+    if (worst.verdict === 'blocked') break
+  }
+  return { ...worst, embedded: worst.verdict !== 'unknown' }
+}
+
+/** `a`/`an` for a rule description, so messages read as english ("an aws access key id") */
+export function withArticle(description: string): string {
+  return `${/^(?:[aeio]|xai\b)/.test(description) ? 'an' : 'a'} ${description}`
+}
+
 /** where each short-lived mech keeps its source (SPEC §7–8) */
 const VAULT_FOR_MECH: Partial<Record<MechId, string>> = {
   // the vault holds an aws cli profile name; the sso session behind it is the short-lived part
@@ -54,13 +93,19 @@ export interface BlockedAdviceTarget {
  * fragment of a credential that appears is the rule's public prefix, via its description.
  */
 export function blockedAdvice(rule: FirewallRule, target: BlockedAdviceTarget): string[] {
-  const lines = [`${target.key} holds a ${rule.description}: ${rule.advice}`]
+  const lines = [`${target.key} holds ${withArticle(rule.description)}: ${rule.advice}`]
   const mech = rule.shortLivedMech
   if (mech === null) return lines
   const vault = VAULT_FOR_MECH[mech] ?? 'os.secure'
   const owner = target.owner === undefined ? '' : ` --owner ${target.owner}`
-  lines.push(
-    `replace it with: keyrack set --key ${target.key} --env ${target.env} --vault ${vault} --mech ${mech}${owner}`,
-  )
+  // the short-lived mech may grant a different key (aws sso grants AWS_PROFILE): name that one
+  const key = rule.grantsKey ?? target.key
+  lines.push(`replace it with: keyrack set --key ${key} --env ${target.env} --vault ${vault} --mech ${mech}${owner}`)
+  if (key !== target.key) {
+    const old = [target.key, ...(rule.companionKeys ?? []).filter((k) => k !== target.key)]
+    lines.push(
+      `${mech} grants ${key}, not ${target.key}: in .agent/keyrack.yml, list \`- key: ${key}\` with \`mech: ${mech}\` under env.${target.env} in place of ${old.join(' and ')}`,
+    )
+  }
   return lines
 }

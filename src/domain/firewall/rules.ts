@@ -35,6 +35,15 @@ export interface FirewallRule {
   readonly shortLivedMech: MechId | null
   /** one line of why/what to do, shown next to the verdict; never contains a secret */
   readonly advice: string
+  /**
+   * the env var the short-lived mech grants, when it is not the key that held the long-lived
+   * credential (the aws sso mech grants AWS_PROFILE, not AWS_ACCESS_KEY_ID)
+   */
+  readonly grantsKey?: string
+  /** keys that travel with this credential and go away with it (AWS_SECRET_ACCESS_KEY) */
+  readonly companionKeys?: readonly string[]
+  /** for blocked rules: what to do instead inside ci, where `keyrack set` does not run */
+  readonly ciAdvice?: string
 }
 
 // GitHub's classic token formats: a 3-letter prefix, `_`, then 36 base62 characters
@@ -52,6 +61,10 @@ export const FIREWALL_RULES: readonly FirewallRule[] = [
     lifetime: 'long',
     shortLivedMech: 'EPHEMERAL_VIA_AWS_SSO',
     advice: 'iam user keys never expire; use an aws sso profile, which grants hour-long role credentials',
+    grantsKey: 'AWS_PROFILE',
+    companionKeys: ['AWS_SECRET_ACCESS_KEY'],
+    ciAdvice:
+      'in github actions, assume an iam role with oidc (`aws-actions/configure-aws-credentials` with `role-to-assume`) instead of keeping an access key in secrets',
   },
   {
     id: 'aws-sts-access-key-id',
@@ -72,6 +85,8 @@ export const FIREWALL_RULES: readonly FirewallRule[] = [
     lifetime: 'long',
     shortLivedMech: 'EPHEMERAL_VIA_GITHUB_APP',
     advice: 'a personal access token lives until revoked; use a github app, which grants hour-long installation tokens',
+    ciAdvice:
+      'in github actions, use the job\'s own `secrets.GITHUB_TOKEN`, or mint an app installation token with `actions/create-github-app-token`',
   },
   {
     id: 'github-fine-grained-pat',
@@ -82,6 +97,8 @@ export const FIREWALL_RULES: readonly FirewallRule[] = [
     lifetime: 'long',
     shortLivedMech: 'EPHEMERAL_VIA_GITHUB_APP',
     advice: 'a fine-grained token still lives for months; use a github app, which grants hour-long installation tokens',
+    ciAdvice:
+      'in github actions, use the job\'s own `secrets.GITHUB_TOKEN`, or mint an app installation token with `actions/create-github-app-token`',
   },
   {
     id: 'github-oauth-token',
@@ -91,6 +108,8 @@ export const FIREWALL_RULES: readonly FirewallRule[] = [
     lifetime: 'long',
     shortLivedMech: 'EPHEMERAL_VIA_GITHUB_APP',
     advice: 'oauth app tokens live until revoked; use a github app, which grants hour-long installation tokens',
+    ciAdvice:
+      'in github actions, use the job\'s own `secrets.GITHUB_TOKEN`, or mint an app installation token with `actions/create-github-app-token`',
   },
   {
     id: 'github-user-to-server-token',
@@ -102,6 +121,8 @@ export const FIREWALL_RULES: readonly FirewallRule[] = [
     // a ghu_ token itself may expire after 8 h, but it comes with a 6-month refresh token and
     // acts as a person: a robot should hold an installation token instead
     advice: 'user-to-server tokens act as a person and are refreshed for months; use a github app installation token',
+    ciAdvice:
+      'in github actions, use the job\'s own `secrets.GITHUB_TOKEN`, or mint an app installation token with `actions/create-github-app-token`',
   },
   {
     id: 'github-refresh-token',
@@ -112,6 +133,8 @@ export const FIREWALL_RULES: readonly FirewallRule[] = [
     lifetime: 'long',
     shortLivedMech: 'EPHEMERAL_VIA_GITHUB_APP',
     advice: 'a refresh token mints user tokens for months; use a github app installation token',
+    ciAdvice:
+      'in github actions, use the job\'s own `secrets.GITHUB_TOKEN`, or mint an app installation token with `actions/create-github-app-token`',
   },
   {
     id: 'github-installation-token',
