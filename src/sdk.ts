@@ -14,6 +14,7 @@ import { exec as execOp, type ExecInput } from './sdk/exec.ts'
 import { get as getOp, type GetInput } from './sdk/get.ts'
 import { init as initOp, type InitInput } from './sdk/init.ts'
 import { list as listOp } from './sdk/list.ts'
+import { addRecipients, listRecipients, removeRecipients, type RecipientsChangeInput } from './sdk/recipients.ts'
 import { set as setOp, type SetInput } from './sdk/set.ts'
 import { unlock as unlockOp, type UnlockInput } from './sdk/unlock.ts'
 import { relock as relockOp, type RelockInput } from './sdk/relock.ts'
@@ -35,6 +36,12 @@ export const keyrack = {
   list: (input: KeyrackOptions = {}) => listOp(createContext(input)),
   /** removes a key and its stored secret */
   del: (input: DelInput & KeyrackOptions) => delOp(createContext(input), input),
+  /** who can decrypt the owner's files; add/remove re-encrypt all of them, all or nothing */
+  recipients: {
+    list: (input: KeyrackOptions = {}) => listRecipients(createContext(input)),
+    add: (input: RecipientsChangeInput & KeyrackOptions) => addRecipients(createContext(input), input),
+    remove: (input: RecipientsChangeInput & KeyrackOptions) => removeRecipients(createContext(input), input),
+  },
   /** decrypts the allowlisted keys once and hands them to the owner's in-memory daemon */
   unlock: (input: UnlockInput & KeyrackOptions) => unlockOp(createContext(input), input),
   /** forgets unlocked keys (all, or by key/env); the daemon stops when empty */

@@ -68,11 +68,15 @@ export async function parseHostManifest(text: string, file: string): Promise<Hos
 }
 
 export async function writeHostManifest(ctx: Context, manifest: HostManifest): Promise<void> {
+  writeFileAtomic(paths.hostManifest(ctx), await encryptHostManifest(manifest))
+}
+
+/** the manifest as written: keys sorted (stable diffs when decrypted), encrypted to its own recipients */
+export async function encryptHostManifest(manifest: HostManifest): Promise<Uint8Array> {
   const { stringify } = await import('yaml')
   const sorted: HostManifest = {
     owner: manifest.owner,
     keys: Object.fromEntries(Object.entries(manifest.keys).sort(([a], [b]) => a.localeCompare(b))),
   }
-  const ciphertext = await encryptTo(manifest.owner.recipients, stringify(sorted))
-  writeFileAtomic(paths.hostManifest(ctx), ciphertext)
+  return encryptTo(manifest.owner.recipients, stringify(sorted))
 }

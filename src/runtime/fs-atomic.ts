@@ -8,6 +8,22 @@ import { randomBytes } from 'node:crypto'
 import { KeyrackVaultError } from '../domain/errors.ts'
 
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
+  const temp = writeTempBeside(path, data, mode)
+  try {
+    renameSync(temp, path)
+  } catch (error) {
+    unlinkSync(temp)
+    throw error
+  }
+  fsyncDir(dirname(path))
+}
+
+/**
+ * Writes data to a new, fsynced temp file beside path (same directory, so a later rename is
+ * atomic) and returns the temp's path. Callers that replace several files at once write every
+ * temp first and rename only when all of them exist.
+ */
+export function writeTempBeside(path: string, data: string | Uint8Array, mode = 0o600): string {
   const dir = dirname(path)
   ensurePrivateDir(dir)
   const temp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`)
@@ -23,16 +39,10 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     throw error
   }
   closeSync(fd)
-  try {
-    renameSync(temp, path)
-  } catch (error) {
-    unlinkSync(temp)
-    throw error
-  }
-  fsyncDir(dir)
+  return temp
 }
 
-function fsyncDir(dir: string): void {
+export function fsyncDir(dir: string): void {
   try {
     const fd = openSync(dir, constants.O_RDONLY)
     try {

@@ -14,6 +14,7 @@ export const commands: Record<string, Loader> = Object.assign(Object.create(null
   exec: () => load(import('./exec.ts')),
   list: () => load(import('./list.ts')),
   del: () => load(import('./del.ts')),
+  recipients: () => load(import('./recipients.ts')),
   unlock: () => load(import('./unlock.ts')),
   relock: () => load(import('./relock.ts')),
   status: () => load(import('./status.ts')),
