@@ -163,6 +163,8 @@ export async function get(ctx: Context, input: GetInput): Promise<GetResult> {
     // 3. vaults that need the identity, when it opens without asking; else remember why not
     let locked: KeyrackError | null = null
     let manifestKeys: Set<string> | null = null
+    // an owner without a keyrack has no keys: say to create it, not just to set the key
+    let uninitialized = false
     if (pending().length > 0) {
       const session = new OwnerSession(ctx)
       try {
@@ -184,7 +186,10 @@ export async function get(ctx: Context, input: GetInput): Promise<GetResult> {
         }
       } catch (error) {
         if (error instanceof KeyrackKeyLockedError) locked = error
-        else if (error instanceof KeyrackError && error.exitCode === 8 && /has no keyrack yet|has no host manifest/.test(error.message)) manifestKeys = new Set()
+        else if (error instanceof KeyrackError && error.exitCode === 8 && /has no keyrack yet|has no host manifest/.test(error.message)) {
+          manifestKeys = new Set()
+          uninitialized = true
+        }
         else throw error
       }
     }
@@ -198,7 +203,7 @@ export async function get(ctx: Context, input: GetInput): Promise<GetResult> {
     // 5. what is left: expired, locked or absent
     for (const k of pending()) {
       if (expired.has(k.key)) reports.set(k.key, expiredReport(ctx, k, k.slugs[0]!, target))
-      else if (manifestKeys && !k.slugs.some((s) => manifestKeys!.has(s))) reports.set(k.key, absentReport(ctx, k, target))
+      else if (manifestKeys && !k.slugs.some((s) => manifestKeys!.has(s))) reports.set(k.key, absentReport(ctx, k, target, uninitialized))
       else if (locked || manifestKeys === null)
         reports.set(k.key, {
           key: k.key, env: k.env, slug: k.slugs[0]!, state: 'locked',
@@ -260,13 +265,15 @@ function expiredReport(ctx: Context, k: AllowlistedKey, slug: string, target: Ta
   }
 }
 
-function absentReport(ctx: Context, k: AllowlistedKey, target: Target): KeyReport {
+function absentReport(ctx: Context, k: AllowlistedKey, target: Target, uninitialized = false): KeyReport {
   const mech = k.spec.mech
   // a key the repo lists under env.all is meant to be set once, for every env
   const fromAll = target.manifest !== null && !target.manifest.envs.get(k.env)?.some((s) => s.key === k.key)
+  const set = hints.set(ctx, { key: k.key, env: fromAll ? ENV_ALL : k.env, mech, vault: 'os.secure' }) + (mech ? '' : ' (choose the mech: `keyrack set --help` lists them)')
   return {
-    key: k.key, env: k.env, slug: k.slugs[0]!, state: 'absent', reason: 'not in the host manifest',
-    hint: [hints.set(ctx, { key: k.key, env: fromAll ? ENV_ALL : k.env, mech, vault: 'os.secure' }) + (mech ? '' : ' (choose the mech: `keyrack set --help` lists them)')],
+    key: k.key, env: k.env, slug: k.slugs[0]!, state: 'absent',
+    reason: uninitialized ? `owner '${ctx.owner}' has no keyrack yet` : 'not in the host manifest',
+    hint: uninitialized ? [`create it: \`${hints.init(ctx)}\`, then: ${set}`] : [set],
   }
 }
 

@@ -9,6 +9,7 @@ import { KeyrackKeyBlockedError, KeyrackUsageError, KeyrackVaultError } from '..
 import { blockedAdvice, inspectSecret, withArticle } from '../domain/firewall/check.ts'
 import { canHold, formatGrade, meetsGrade, type Grade } from '../domain/grade.ts'
 import { assertEnv, assertKey, assertOrg, DEFAULT_OWNER, ENV_ALL, ENV_SUDO, toSlug } from '../domain/names.ts'
+import { readOwnerConfig } from '../identity/owner-identity.ts'
 import { writeHostManifest, type HostEntry } from '../manifests/host.ts'
 import { readRepoManifest, type RepoKeySpec } from '../manifests/repo.ts'
 import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
@@ -60,6 +61,8 @@ export interface SetPlan {
 export async function resolveSetPlan(ctx: Context, input: Omit<SetInput, 'secret'>): Promise<SetPlan> {
   const key = assertKey(input.key)
   const env = assertEnv(input.env)
+  // an unknown owner hears `keyrack init --owner …` before anyone types a secret
+  readOwnerConfig(ctx)
   const spec = repoSpec(ctx, key, env)
   const org = input.org ? assertOrg(input.org) : spec.org
   if (!org)
