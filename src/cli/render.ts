@@ -1,13 +1,16 @@
 /**
  * The only writer to stdout: `exports` (shell-quoted, for eval/source), `json`, `value`, and a
  * masked table for humans at a terminal. Secrets reach stdout only in the first three, which
- * the user asked for; the table never shows one.
+ * the user asked for; the table never shows one. `github-env` writes nothing to stdout: it
+ * appends the keys to the file `$GITHUB_ENV` names, for later steps of a GitHub Actions job.
  */
+import { appendGithubEnv, maskLines, type AppendGithubEnvResult } from '../ci/github-actions.ts'
 import { KeyrackUsageError } from '../domain/errors.ts'
+import type { Env } from '../context.ts'
 import type { GetResult } from '../sdk/get.ts'
 
-export type OutputFormat = 'exports' | 'json' | 'value' | 'table'
-const FORMATS: OutputFormat[] = ['exports', 'json', 'value', 'table']
+export type OutputFormat = 'exports' | 'json' | 'value' | 'table' | 'github-env'
+const FORMATS: OutputFormat[] = ['exports', 'json', 'value', 'table', 'github-env']
 
 export function chooseOutput(requested: string | undefined, json?: boolean): OutputFormat {
   if (json) return 'json'
@@ -44,6 +47,9 @@ export function renderGet(result: GetResult, format: OutputFormat): string {
         throw new KeyrackUsageError('`--output value` prints exactly one key', ['use `--key KEY`, or `--output exports` / `--output json` for several'])
       return `${result.grants[0]!.key.secret}\n`
     }
+    case 'github-env':
+      // not for stdout: see writeGithubEnv
+      return ''
     case 'table':
       return table(
         ['KEY', 'STATE', 'GRADE', 'VAULT', 'MECH', 'EXPIRES', 'SECRET'],
@@ -57,6 +63,27 @@ export function renderGet(result: GetResult, format: OutputFormat): string {
       )
   }
 }
+
+/** the file `--output github-env` appends to; fails before any key is looked up when unset */
+export function githubEnvFile(env: Env): string {
+  const file = env.GITHUB_ENV
+  if (!file)
+    throw new KeyrackUsageError('`--output github-env` needs $GITHUB_ENV, which only a GitHub Actions step sets', [
+      'run it in a workflow step, or use `--output exports` / `keyrack exec --ci -- <cmd>` elsewhere',
+    ])
+  return file
+}
+
+/** appends every grant to $GITHUB_ENV (multiline-safe, idempotent: a key already there with the same value is skipped) */
+export function writeGithubEnv(result: GetResult, file: string): Promise<AppendGithubEnvResult> {
+  return appendGithubEnv(file, result.grants.map((g) => ({ key: keyOf(g.slug), secret: g.key.secret })))
+}
+
+/**
+ * `::add-mask::` workflow commands for every granted secret, for stdout (where the runner reads
+ * workflow commands), to be written before anything else so no later line can show a secret
+ */
+export const renderMasks = (result: GetResult): string => maskLines(result.grants.map((g) => g.key.secret))
 
 export function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))

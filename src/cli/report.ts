@@ -10,6 +10,10 @@ const useColor = (): boolean => Boolean(process.stderr.isTTY) && !process.env.NO
 const paint = (code: string, text: string): string => (useColor() ? `\u001b[${code}m${text}\u001b[0m` : text)
 
 export const say = (line: string): void => void process.stderr.write(`keyrack: ${line}\n`)
+
+/** writes to stdout and waits until it is handed off, so what follows cannot overtake it */
+export const writeStdout = (text: string): Promise<void> =>
+  text === '' ? Promise.resolve() : new Promise((resolve, reject) => void process.stdout.write(text, (error) => (error ? reject(error) : resolve())))
 export const warn = (line: string): void => say(`${paint('33', 'warning:')} ${line}`)
 export const hint = (line: string): void => say(`${paint('36', 'hint:')} ${line}`)
 

@@ -13,6 +13,8 @@ export interface ExecInput extends GetInput {
   command: string[]
   /** drop repo-manifest keys that are in the environment but not allowlisted for this env */
   strictEnv?: boolean
+  /** called once the keys are granted, before the command starts (warnings, ci masks) */
+  onGranted?: (result: GetResult) => void | Promise<void>
 }
 
 export interface ExecResult {
@@ -28,6 +30,7 @@ export async function exec(ctx: Context, input: ExecInput): Promise<ExecResult> 
   const [file, ...args] = input.command
   if (!file) throw new KeyrackUsageError('no command to run', ['put it after `--`: `keyrack exec --for repo --env test -- npm test`'])
   const result = await get(ctx, input)
+  await input.onGranted?.(result)
   const env: Record<string, string> = {}
   for (const [name, v] of Object.entries(ctx.env)) if (v !== undefined) env[name] = v
   if (input.strictEnv) {

@@ -308,5 +308,5 @@ function enforce(ctx: Context, report: KeyReport, k: AllowlistedKey, ci: boolean
 /** where a ci job's keys come from: the ci system's secrets, passed into the step's environment */
 function ciAbsentHint(ctx: Context, key: string): string {
   const actions = `add the secret ${key} to the repository's Actions secrets (settings → secrets and variables → actions) and pass it in the step's \`env:\`, e.g. \`${key}: \${{ secrets.${key} }}\``
-  return isGithubActions(ctx.env) ? actions : `add ${key} to your ci system's secret variables and pass it into this step's environment (on github actions: ${actions.slice(4)})`
+  return isGithubActions(ctx.env) ? actions : `add ${key} to your ci system's secrets and pass it into this step's environment (on github actions: \`${key}: \${{ secrets.${key} }}\` under the step's \`env:\`)`
 }

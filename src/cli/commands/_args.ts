@@ -22,7 +22,7 @@ export const passphraseArgs = {
 } as const satisfies ArgsDef
 
 export const outputArgs = {
-  output: { type: 'string', alias: 'o', description: 'exports (default off a TTY) | json | value | table (default on a TTY)', valueHint: 'format' },
+  output: { type: 'string', alias: 'o', description: 'exports (default off a TTY) | json | value | table (default on a TTY) | github-env (append to $GITHUB_ENV)', valueHint: 'format' },
   json: { type: 'boolean', description: 'same as --output json' },
 } as const satisfies ArgsDef
 

@@ -1,6 +1,8 @@
 import { defineCommand } from 'citty'
 import { exec } from '../../sdk/exec.ts'
-import { action, warn } from '../report.ts'
+import { isGithubActions } from '../../ci/github-actions.ts'
+import { renderMasks } from '../render.ts'
+import { action, warn, writeStdout } from '../report.ts'
 import { ciArgs, cliContext, forArgs, isCiMode, keyEnvArgs, ownerArgs } from './_args.ts'
 import { KeyrackUsageError } from '../../domain/errors.ts'
 
@@ -21,10 +23,14 @@ export default defineCommand({
     const command = args._ as string[]
     if (command.length === 0) throw new KeyrackUsageError('no command to run', ['put it after `--`: `keyrack exec --for repo --env test -- npm test`'])
     const ctx = cliContext(args)
-    const { exitCode, signal, result } = await exec(ctx, {
-      for: args.for as 'repo' | undefined, key: args.key, env: args.env, org: args.org, ci: isCiMode(args), strictEnv: args['strict-env'], command,
+    const { exitCode, signal } = await exec(ctx, {
+      for: args.for as 'repo' | undefined, key: args.key, env: args.env, org: args.org, ci: isCiMode(args, ctx.env), strictEnv: args['strict-env'], command,
+      // before the command starts: masks first (on GitHub Actions the child's output is masked too), then warnings
+      onGranted: async (result) => {
+        if (isGithubActions(ctx.env)) await writeStdout(renderMasks(result))
+        for (const line of result.warnings) warn(line)
+      },
     })
-    for (const line of result.warnings) warn(line)
     if (signal) {
       // die of the same signal, so the caller sees what the child saw
       process.kill(process.pid, signal)

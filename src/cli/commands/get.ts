@@ -2,8 +2,9 @@ import { defineCommand } from 'citty'
 import { KeyrackKeysUnavailableError } from '../../sdk/errors.ts'
 import { get } from '../../sdk/get.ts'
 import { passphraseSource } from '../io.ts'
-import { chooseOutput, renderGet } from '../render.ts'
-import { action, warn } from '../report.ts'
+import { isGithubActions } from '../../ci/github-actions.ts'
+import { chooseOutput, githubEnvFile, renderGet, renderMasks, writeGithubEnv } from '../render.ts'
+import { action, say, warn, writeStdout } from '../report.ts'
 import { ciArgs, cliContext, forArgs, isCiMode, keyEnvArgs, outputArgs, ownerArgs, passphraseArgs } from './_args.ts'
 
 export default defineCommand({
@@ -11,7 +12,8 @@ export default defineCommand({
     name: 'get',
     description: 'get the keys a repo allowlists (all or nothing), or one key\n\n' +
       'examples:\n  eval "$(keyrack get --for repo --env test)"\n  keyrack get --for repo --env test --output json\n' +
-      '  keyrack get --key XAI_API_KEY --env test --output value',
+      '  keyrack get --key XAI_API_KEY --env test --output value\n' +
+      '  keyrack get --for repo --env test --ci --output github-env   # in a GitHub Actions step',
   },
   args: {
     ...forArgs,
@@ -25,7 +27,9 @@ export default defineCommand({
   run: action(async (args) => {
     const format = chooseOutput(args.output, args.json)
     const ctx = cliContext(args, args.unlock ? passphraseSource(args) : undefined)
-    const input = { for: args.for as 'repo' | undefined, key: args.key, env: args.env, org: args.org, ci: isCiMode(args) }
+    // checked before any key is looked up: no point granting keys that have nowhere to go
+    const envFile = format === 'github-env' ? githubEnvFile(ctx.env) : undefined
+    const input = { for: args.for as 'repo' | undefined, key: args.key, env: args.env, org: args.org, ci: isCiMode(args, ctx.env) }
     const result = await get(ctx, input).catch(async (error: unknown) => {
       // get-or-unlock for humans: unlock what is locked or expired (one prompt), then get again
       const relockable = error instanceof KeyrackKeysUnavailableError && error.report.some((r) => r.state === 'locked' || r.state === 'expired')
@@ -34,7 +38,11 @@ export default defineCommand({
       await unlock(ctx, input)
       return get(ctx, input)
     })
+    // on GitHub Actions the masks come first, before any warning or key can reach the log
+    if (isGithubActions(ctx.env)) await writeStdout(renderMasks(result))
     for (const line of result.warnings) warn(line)
-    process.stdout.write(renderGet(result, format))
+    if (envFile === undefined) return writeStdout(renderGet(result, format))
+    const { appended, unchanged } = await writeGithubEnv(result, envFile)
+    say(`$GITHUB_ENV: ${appended.length} key${appended.length === 1 ? '' : 's'} added${appended.length ? ` (${appended.join(', ')})` : ''}, ${unchanged.length} already there`)
   }),
 })
