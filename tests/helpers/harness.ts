@@ -15,6 +15,8 @@ export interface RunResult {
   code: number
   stdout: string
   stderr: string
+  /** the signal that ended the process, if one did (then code is 128) */
+  signal?: string | null
 }
 
 export interface RunOptions {
@@ -93,7 +95,55 @@ export class Sandbox {
     })
     for (const handle of opened) closeSync(handle)
     for (const file of Object.values(fdFiles)) rmSync(file, { force: true })
-    const out: RunResult = { code: result.status ?? (result.signal ? 128 : 1), stdout: result.stdout ?? '', stderr: result.stderr ?? '' }
+    const out: RunResult = { code: result.status ?? (result.signal ? 128 : 1), stdout: result.stdout ?? '', stderr: result.stderr ?? '', signal: result.signal }
+    this.transcript.push(out.stdout, out.stderr)
+    return out
+  }
+
+  /**
+   * Runs the binary without blocking (for concurrency tests and for looking at a running process),
+   * in the same environment as run(). stdin gets `input` and is then closed, unless `keepStdinOpen`.
+   */
+  spawn(args: string[], options: RunOptions & { keepStdinOpen?: boolean; cmd?: string[] } = {}): {
+    proc: ReturnType<typeof Bun.spawn>
+    done: Promise<RunResult>
+  } {
+    const proc = Bun.spawn(options.cmd ?? [BIN, ...args], {
+      cwd: options.cwd ?? this.repo,
+      env: this.env(options.env),
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+    })
+    const stdin = proc.stdin as import('bun').FileSink
+    if (options.input) stdin.write(options.input)
+    if (!options.keepStdinOpen) stdin.end()
+    else stdin.flush()
+    const timer = setTimeout(() => proc.kill('SIGKILL'), options.timeoutMs ?? 30_000)
+    const done = (async (): Promise<RunResult> => {
+      const [stdout, stderr, code] = await Promise.all([
+        new Response(proc.stdout as ReadableStream).text(),
+        new Response(proc.stderr as ReadableStream).text(),
+        proc.exited,
+      ])
+      clearTimeout(timer)
+      const out: RunResult = { code: proc.signalCode ? 128 : code, stdout, stderr, signal: proc.signalCode ?? null }
+      this.transcript.push(out.stdout, out.stderr)
+      return out
+    })()
+    return { proc, done }
+  }
+
+  /** runs any command (e.g. `sh -c …` that calls keyrack via $KEYRACK) in the sandbox environment */
+  sh(script: string, options: RunOptions & { shell?: string } = {}): RunResult {
+    const result = spawnSync(options.shell ?? 'sh', ['-c', script], {
+      cwd: options.cwd ?? this.repo,
+      env: this.env({ KEYRACK: BIN, ...options.env }),
+      input: options.input ?? '',
+      timeout: options.timeoutMs ?? 30_000,
+      encoding: 'utf8',
+    })
+    const out: RunResult = { code: result.status ?? (result.signal ? 128 : 1), stdout: result.stdout ?? '', stderr: result.stderr ?? '', signal: result.signal }
     this.transcript.push(out.stdout, out.stderr)
     return out
   }
@@ -158,4 +208,17 @@ export function daemonPidsUnder(dir: string): number[] {
     }
   }
   return pids
+}
+
+/** builds dist/keyrack when it is missing (`npm test` builds it before `bun test`) */
+export async function ensureBinary(): Promise<void> {
+  if (existsSync(BIN)) return
+  const { buildSingle } = await import('../../build.ts')
+  await buildSingle()
+}
+
+/** file mode bits, e.g. 0o600 */
+export function modeOf(path: string): number {
+  const { statSync } = require('node:fs') as typeof import('node:fs')
+  return statSync(path).mode & 0o777
 }
