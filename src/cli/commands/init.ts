@@ -1,4 +1,4 @@
-import { defineCommand } from 'citty'
+import { defineCommand, type ArgsDef, type ParsedArgs } from 'citty'
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { KeyrackUsageError } from '../../domain/errors.ts'
@@ -26,6 +26,18 @@ env.test: []
 #    is-optional-if-has: GH_TOKEN       # not required when that key is present
 `
 
+const initArgs = {
+  ...ownerArgs,
+  ...passphraseArgs,
+  repo: { type: 'boolean', description: 'write a commented starter .agent/keyrack.yml in this git repo' },
+  org: { type: 'string', description: 'with --repo: the org to write into the starter manifest', valueHint: 'org' },
+  via: { type: 'string', description: 'age (default: keyrack generates an X25519 identity) | ssh (your ed25519 ssh key)', valueHint: 'age|ssh' },
+  passphrase: { type: 'boolean', default: true, description: 'protect the generated identity with a passphrase', negativeDescription: 'store the identity unprotected (unattended machines only)' },
+  pubkey: { type: 'string', description: 'with --via ssh: the public key file (default ~/.ssh/id_ed25519.pub)', valueHint: 'path' },
+  identity: { type: 'string', description: 'with --via ssh: the private key file (default: pubkey without .pub)', valueHint: 'path' },
+  recipient: { type: 'string', description: 'a backup recipient (age1… or "ssh-ed25519 …"); repeatable', valueHint: 'key' },
+} as const satisfies ArgsDef
+
 export default defineCommand({
   meta: {
     name: 'init',
@@ -33,40 +45,44 @@ export default defineCommand({
       'examples:\n  keyrack init\n  keyrack init --no-passphrase --owner seaturtle   # unattended robot\n' +
       '  keyrack init --via ssh --pubkey ~/.ssh/id_ed25519.pub\n  keyrack init --repo',
   },
-  args: {
-    ...ownerArgs,
-    ...passphraseArgs,
-    repo: { type: 'boolean', description: 'write a commented starter .agent/keyrack.yml in this git repo' },
-    org: { type: 'string', description: 'with --repo: the org to write into the starter manifest', valueHint: 'org' },
-    via: { type: 'string', description: 'age (default: keyrack generates an X25519 identity) | ssh (your ed25519 ssh key)', valueHint: 'age|ssh' },
-    passphrase: { type: 'boolean', default: true, description: 'protect the generated identity with a passphrase', negativeDescription: 'store the identity unprotected (unattended machines only)' },
-    pubkey: { type: 'string', description: 'with --via ssh: the public key file (default ~/.ssh/id_ed25519.pub)', valueHint: 'path' },
-    identity: { type: 'string', description: 'with --via ssh: the private key file (default: pubkey without .pub)', valueHint: 'path' },
-    recipient: { type: 'string', description: 'a backup recipient (age1… or "ssh-ed25519 …"); repeatable', valueHint: 'key' },
-  },
-  run: action(async (args) => {
-    if (args.repo) {
-      const worksite = findWorksite(process.cwd())
-      if (!worksite) throw new KeyrackUsageError(`${process.cwd()} is not inside a git repo`, ['cd into your repo (or run `git init`) and try again'])
-      const file = join(worksite, '.agent', 'keyrack.yml')
-      if (existsSync(file)) throw new KeyrackUsageError(`${file} already exists; keyrack will not overwrite it`, ['edit it, or move it aside first'])
-      mkdirSync(join(worksite, '.agent'), { recursive: true })
-      writeFileAtomic(file, STARTER.replace('org: ORG', `org: ${args.org ?? 'ORG'}`), 0o644)
-      say(`wrote ${file}`)
-      if (!args.org) say('next: set `org:` to your org, list your keys, and commit the file')
-      return
-    }
-    const via = args.via ?? 'age'
-    if (via !== 'age' && via !== 'ssh') throw new KeyrackUsageError(`unknown identity kind '${String(via).slice(0, 20)}'`, ['use `--via age` or `--via ssh`'])
-    const recipients = ([] as string[]).concat((args.recipient as string | string[] | undefined) ?? [])
-    const ctx = cliContext(args, via === 'age' && args.passphrase ? passphraseSource(args) : undefined)
-    if (via === 'age' && !args.passphrase)
-      warn('the identity is stored unprotected: anyone who can read your files can decrypt your keys; use this only on unattended machines')
-    const result = await init(ctx, { via, passphrase: args.passphrase, pubkey: args.pubkey, identity: args.identity, recipients })
-    say(`created the keyrack of owner '${result.owner}' (${result.via === 'age' ? 'age X25519 identity' : 'ssh-ed25519 identity'})`)
-    say(`public key: ${result.recipient}`)
-    if (result.recipients.length > 1) say(`backup recipients: ${result.recipients.length - 1}`)
-    say(`host manifest: ${result.hostManifest}`)
-    say(`next: keyrack set --key KEY --env test --vault os.secure --mech PERMANENT_VIA_REPLICA${result.owner === 'human' ? '' : ` --owner ${result.owner}`}`)
-  }),
+  args: initArgs,
+  // citty keeps one value per flag; --recipient is repeatable, so read every one from the raw argv
+  run: (context) => action((args: typeof context.args) => runInit(args, repeatedFlag(context.rawArgs, 'recipient')))(context),
 })
+
+async function runInit(args: ParsedArgs<typeof initArgs>, recipients: string[]): Promise<void> {
+  if (args.repo) {
+    const worksite = findWorksite(process.cwd())
+    if (!worksite) throw new KeyrackUsageError(`${process.cwd()} is not inside a git repo`, ['cd into your repo (or run `git init`) and try again'])
+    const file = join(worksite, '.agent', 'keyrack.yml')
+    if (existsSync(file)) throw new KeyrackUsageError(`${file} already exists; keyrack will not overwrite it`, ['edit it, or move it aside first'])
+    mkdirSync(join(worksite, '.agent'), { recursive: true })
+    writeFileAtomic(file, STARTER.replace('org: ORG', `org: ${args.org ?? 'ORG'}`), 0o644)
+    say(`wrote ${file}`)
+    if (!args.org) say('next: set `org:` to your org, list your keys, and commit the file')
+    return
+  }
+  const via = args.via ?? 'age'
+  if (via !== 'age' && via !== 'ssh') throw new KeyrackUsageError(`unknown identity kind '${String(via).slice(0, 20)}'`, ['use `--via age` or `--via ssh`'])
+  const ctx = cliContext(args, via === 'age' && args.passphrase ? passphraseSource(args) : undefined)
+  if (via === 'age' && !args.passphrase)
+    warn('the identity is stored unprotected: anyone who can read your files can decrypt your keys; use this only on unattended machines')
+  const result = await init(ctx, { via, passphrase: args.passphrase, pubkey: args.pubkey, identity: args.identity, recipients })
+  say(`created the keyrack of owner '${result.owner}' (${result.via === 'age' ? 'age X25519 identity' : 'ssh-ed25519 identity'})`)
+  say(`public key: ${result.recipient}`)
+  if (result.recipients.length > 1) say(`backup recipients: ${result.recipients.length - 1}`)
+  say(`host manifest: ${result.hostManifest}`)
+  say(`next: keyrack set --key KEY --env test --vault os.secure --mech PERMANENT_VIA_REPLICA${result.owner === 'human' ? '' : ` --owner ${result.owner}`}`)
+}
+
+/** every value of a repeatable string flag (`--name v` or `--name=v`), up to `--` */
+export function repeatedFlag(rawArgs: string[], name: string): string[] {
+  const values: string[] = []
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i]!
+    if (arg === '--') break
+    if (arg === `--${name}` && i + 1 < rawArgs.length) values.push(rawArgs[++i]!)
+    else if (arg.startsWith(`--${name}=`)) values.push(arg.slice(name.length + 3))
+  }
+  return values
+}
