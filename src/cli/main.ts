@@ -21,7 +21,12 @@ async function main(argv: string[]): Promise<void> {
   const name = own.find((a) => !a.startsWith('-'))
   if (own.length === 0 || own.includes('--help') || own.includes('-h') || own[0] === 'help') {
     const sub = name && name !== 'help' ? commands[name] : own[0] === 'help' && own[1] ? commands[own[1]] : undefined
-    const usage = sub ? await renderUsage(await sub(), keyrackCommand as CommandDef) : await renderUsage(keyrackCommand as CommandDef)
+    let usage = sub ? await renderUsage(await sub(), keyrackCommand as CommandDef) : await renderUsage(keyrackCommand as CommandDef)
+    // a command group (`keyrack recipients add --help`): the help of the subcommand named next
+    const group = sub ? await sub() : undefined
+    const nested = group?.subCommands && own.filter((a) => !a.startsWith('-'))[own[0] === 'help' ? 2 : 1]
+    const child = nested ? (group.subCommands as Record<string, CommandDef>)[nested] : undefined
+    if (child) usage = await renderUsage(child, { meta: { name: `keyrack ${own[0] === 'help' ? own[1] : name}` } } as CommandDef)
     process.stdout.write(`${usage}\n`)
     if (own.length === 0) process.exitCode = 2
     return
