@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
 export const ROOT = resolve(import.meta.dir, '..', '..')
-export const BIN = join(ROOT, 'dist', 'keyrack')
+/** the binary under test; KEYRACK_TEST_BIN points the suites at another build (e.g. a mutant) */
+export const BIN = process.env.KEYRACK_TEST_BIN || join(ROOT, 'dist', 'keyrack')
 
 export interface RunResult {
   code: number
