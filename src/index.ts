@@ -15,3 +15,4 @@ export type { RecipientInfo, RecipientsChangeInput, RecipientsChangeResult, Reci
 export type { UnlockInput, UnlockResult, UnlockedKey } from './sdk/unlock.ts'
 export type { RelockInput, RelockResult } from './sdk/relock.ts'
 export type { StatusResult, StatusGrant } from './sdk/status.ts'
+export type { DoctorCheck, CheckLevel } from './sdk/doctor.ts'

@@ -19,6 +19,7 @@ import { set as setOp, type SetInput } from './sdk/set.ts'
 import { unlock as unlockOp, type UnlockInput } from './sdk/unlock.ts'
 import { relock as relockOp, type RelockInput } from './sdk/relock.ts'
 import { status as statusOp } from './sdk/status.ts'
+import { doctor as doctorOp } from './sdk/doctor.ts'
 
 /** where and as whom to act: owner, KEYRACK_HOME, cwd, environment, passphrase source */
 export type KeyrackOptions = ContextOptions
@@ -48,4 +49,6 @@ export const keyrack = {
   relock: (input: RelockInput & KeyrackOptions = {}) => relockOp(createContext(input), input),
   /** the owner's daemon and its unlocked keys, never a secret */
   status: (input: KeyrackOptions = {}) => statusOp(createContext(input)),
+  /** checks the environment keyrack depends on; each check says what to fix */
+  doctor: (input: KeyrackOptions = {}) => doctorOp(createContext(input), { version: 'sdk' }),
 }

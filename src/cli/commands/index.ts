@@ -18,4 +18,5 @@ export const commands: Record<string, Loader> = Object.assign(Object.create(null
   unlock: () => load(import('./unlock.ts')),
   relock: () => load(import('./relock.ts')),
   status: () => load(import('./status.ts')),
+  doctor: () => load(import('./doctor.ts')),
 })

@@ -1,0 +1,20 @@
+import { defineCommand } from 'citty'
+import { doctor } from '../../sdk/doctor.ts'
+import { version } from '../mount.ts'
+import { table } from '../render.ts'
+import { action, hint } from '../report.ts'
+import { cliContext, ownerArgs } from './_args.ts'
+
+export default defineCommand({
+  meta: { name: 'doctor', description: 'check the environment keyrack depends on and say what to fix\n\nexamples:\n  keyrack doctor\n  keyrack doctor --owner seaturtle --json' },
+  args: { ...ownerArgs, json: { type: 'boolean', description: 'print JSON' } },
+  run: action(async (args) => {
+    const checks = await doctor(cliContext(args), { version })
+    if (args.json) process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`)
+    else {
+      process.stdout.write(table(['CHECK', 'STATUS', 'DETAIL'], checks.map((c) => [c.name, c.level, c.detail])))
+      for (const c of checks) if (c.fix && c.level !== 'info' && c.level !== 'ok') hint(`${c.name}: ${c.fix}`)
+    }
+    if (checks.some((c) => c.level === 'fail')) process.exitCode = 1
+  }),
+})

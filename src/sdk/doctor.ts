@@ -1,0 +1,104 @@
+/**
+ * doctor: checks the environment keyrack depends on and says what to fix (SPEC §13).
+ * Read-only: it creates nothing and never decrypts anything.
+ */
+import { existsSync, lstatSync, readFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { paths, type Context } from '../context.ts'
+import { KeyrackError } from '../domain/errors.ts'
+import { readOwnerConfig } from '../identity/owner-identity.ts'
+import { readRepoManifest } from '../manifests/repo.ts'
+import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
+import { daemonSocketPath } from './daemon-lookup.ts'
+
+export type CheckLevel = 'ok' | 'warn' | 'fail' | 'info'
+export interface DoctorCheck {
+  name: string
+  level: CheckLevel
+  detail: string
+  /** the exact command (or step) that fixes it */
+  fix?: string
+}
+
+function which(tool: string, env: Context['env']): string | null {
+  for (const dir of (env.PATH ?? '').split(':')) if (dir && existsSync(`${dir}/${tool}`)) return `${dir}/${tool}`
+  return null
+}
+
+export async function doctor(ctx: Context, meta: { version: string }): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = []
+  checks.push({ name: 'keyrack', level: 'info', detail: `${meta.version} on bun ${process.versions.bun ?? 'n/a'} (${process.platform}-${process.arch})` })
+
+  if (!existsSync(ctx.home)) checks.push({ name: 'home', level: 'warn', detail: `${ctx.home} does not exist yet`, fix: 'keyrack init' })
+  else {
+    const stat = lstatSync(ctx.home)
+    if (!stat.isDirectory()) checks.push({ name: 'home', level: 'fail', detail: `${ctx.home} is not a directory`, fix: `mv ${ctx.home} ${ctx.home}.bak && keyrack init` })
+    else if ((stat.mode & 0o077) !== 0) checks.push({ name: 'home', level: 'fail', detail: `${ctx.home} is readable by others (mode ${(stat.mode & 0o777).toString(8)})`, fix: `chmod 700 ${ctx.home}` })
+    else checks.push({ name: 'home', level: 'ok', detail: `${ctx.home} (0700)` })
+  }
+
+  try {
+    const config = readOwnerConfig(ctx)
+    const protectedText = config.passphrase ? 'passphrase-protected' : 'UNPROTECTED (unattended machine)'
+    checks.push({ name: 'owner', level: config.passphrase ? 'ok' : 'warn', detail: `'${ctx.owner}': ${config.via} identity, ${protectedText}` })
+    if (!existsSync(paths.hostManifest(ctx))) checks.push({ name: 'host manifest', level: 'fail', detail: `${paths.hostManifest(ctx)} is missing`, fix: 'restore it from a backup' })
+    else checks.push({ name: 'host manifest', level: 'ok', detail: paths.hostManifest(ctx) })
+    if (existsSync(paths.direct(ctx))) {
+      const mode = lstatSync(paths.direct(ctx)).mode & 0o777
+      checks.push(mode & 0o077 ? { name: 'os.direct', level: 'fail', detail: `${paths.direct(ctx)} has mode ${mode.toString(8)}`, fix: `chmod 600 ${paths.direct(ctx)}` } : { name: 'os.direct', level: 'ok', detail: `${paths.direct(ctx)} (0600, plaintext)` })
+    }
+  } catch (error) {
+    checks.push({ name: 'owner', level: 'warn', detail: error instanceof KeyrackError ? error.message : 'unreadable', fix: error instanceof KeyrackError ? error.hint[0] : undefined })
+  }
+
+  try {
+    const socketPath = daemonSocketPath(ctx)
+    const dir = dirname(socketPath)
+    if (existsSync(dir)) {
+      const { verifySocketDir } = await import('../daemon/paths.ts')
+      verifySocketDir(dir, process.getuid?.() ?? -1)
+    }
+    const { status } = await import('./status.ts')
+    const s = await status(ctx)
+    checks.push({ name: 'daemon', level: 'ok', detail: s.running ? `up (pid ${s.pid}, ${s.grants.length} unlocked) at ${socketPath}` : `down; socket would be ${socketPath}` })
+  } catch (error) {
+    checks.push({ name: 'daemon', level: 'fail', detail: error instanceof KeyrackError ? error.message : 'socket directory check failed', fix: error instanceof KeyrackError ? error.hint[0] : undefined })
+  }
+
+  const { hardenProcess } = await import('../daemon/harden.ts')
+  const hardening = hardenProcess()
+  const hardened = process.platform === 'darwin' ? hardening.denyAttach : hardening.nonDumpable
+  checks.push({ name: 'hardening', level: hardened && hardening.coreDumpsDisabled ? 'ok' : 'warn', detail: `core dumps off: ${hardening.coreDumpsDisabled}, non-dumpable/deny-attach: ${hardened}` })
+
+  if (process.platform === 'linux') {
+    let session = 'unknown'
+    try {
+      session = readFileSync('/proc/self/sessionid', 'utf8').trim()
+    } catch {}
+    checks.push(session === '4294967295' || session === 'unknown'
+      ? { name: 'login session', level: 'warn', detail: 'no audit login session: the daemon cannot exit at logout (it still exits at TTL, relock and XDG_RUNTIME_DIR removal)' }
+      : { name: 'login session', level: 'ok', detail: `audit session ${session}` })
+  }
+
+  const tools: [string, string, string][] = [
+    ['age', 'interop and manual recovery of os.secure files', 'apt-get install age  # or: brew install age'],
+    ['op', 'vault 1password', 'install the 1Password CLI: https://developer.1password.com/docs/cli'],
+    ['aws', 'vault aws.config (EPHEMERAL_VIA_AWS_SSO)', 'install the AWS CLI v2: https://aws.amazon.com/cli/'],
+    [process.platform === 'darwin' ? 'security' : 'secret-tool', 'vault os.keychain', process.platform === 'darwin' ? 'part of macOS' : 'apt-get install libsecret-tools gnome-keyring'],
+  ]
+  for (const [tool, purpose, fix] of tools) {
+    const found = which(tool, ctx.env)
+    checks.push(found ? { name: tool, level: 'ok', detail: `${found} (${purpose})` } : { name: tool, level: 'info', detail: `not found: needed only for ${purpose}`, fix })
+  }
+
+  const worksite = findWorksite(ctx.cwd)
+  if (worksite && existsSync(repoManifestPath(worksite))) {
+    try {
+      const manifest = readRepoManifest(worksite)
+      checks.push({ name: 'repo manifest', level: 'ok', detail: `${manifest.file}: org ${manifest.org}, envs ${[...manifest.envs.keys()].join(', ')}` })
+    } catch (error) {
+      checks.push({ name: 'repo manifest', level: 'fail', detail: error instanceof KeyrackError ? error.message.split('\n')[0]! : 'invalid', fix: 'fix the file as the error says' })
+    }
+  } else if (worksite) checks.push({ name: 'repo manifest', level: 'info', detail: `${worksite} has no .agent/keyrack.yml`, fix: 'keyrack init --repo' })
+  return checks
+}

@@ -1,0 +1,43 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { chmodSync } from 'node:fs'
+import { Sandbox } from '../helpers/harness.ts'
+
+describe('keyrack doctor', () => {
+  const box = new Sandbox('doctor')
+  afterAll(() => box.cleanup())
+
+  test('before init: says to run keyrack init, exits 0', () => {
+    const r = box.run(['doctor'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/home\s+warn/)
+    expect(r.stderr).toContain('keyrack: hint: home: keyrack init')
+  })
+
+  test('after init: owner, host manifest, daemon down, repo manifest checked', () => {
+    expect(box.initUnprotected().code).toBe(0)
+    box.writeRepoManifest('org: acme\nenv.test:\n  - API_KEY\n')
+    const r = box.run(['doctor', '--json'])
+    expect(r.code).toBe(0)
+    const checks = JSON.parse(r.stdout) as { name: string; level: string; detail: string }[]
+    const by = (name: string) => checks.find((c) => c.name === name)!
+    expect(by('owner').detail).toContain('UNPROTECTED')
+    expect(by('host manifest').level).toBe('ok')
+    expect(by('daemon').detail).toMatch(/^down/)
+    expect(by('repo manifest').detail).toContain('org acme')
+  })
+
+  test('a group/other-readable keyrack home fails with the chmod fix', () => {
+    chmodSync(box.keyrackHome, 0o755)
+    const r = box.run(['doctor'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain(`chmod 700 ${box.keyrackHome}`)
+    chmodSync(box.keyrackHome, 0o700)
+  })
+
+  test('an invalid repo manifest is reported, not thrown', () => {
+    box.writeRepoManifest('org: acme\nkeys:\n  API_KEY: x\n')
+    const r = box.run(['doctor'])
+    expect(r.code).toBe(1)
+    expect(r.stdout).toMatch(/repo manifest\s+fail\s+\.agent\/keyrack\.yml:2:1/)
+  })
+})
