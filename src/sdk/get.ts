@@ -52,6 +52,8 @@ export interface GetInput {
   org?: string
   /** CI mode: keys come only from the environment (SPEC §11) */
   ci?: boolean
+  /** emit the granted keys even when others are missing (`keyrack source --lenient`); default all or nothing */
+  lenient?: boolean
 }
 
 export interface GetResult {
@@ -243,7 +245,10 @@ export async function get(ctx: Context, input: GetInput): Promise<GetResult> {
     const all = new Set([...target.manifest.envs.values()].flat().map((s) => s.key))
     for (const name of all) if (!allowed.has(name) && ctx.env[name]) warnings.push(`${name} is set in the environment but not allowlisted for env ${target.env} (\`keyrack exec --strict-env\` removes it from the child)`)
   }
-  if (ordered.some((r) => r.state !== 'granted' && !r.optional))
+  const failing = ordered.filter((r) => r.state !== 'granted' && !r.optional)
+  // lenient: the caller chose to go on without the missing keys (never with a blocked one)
+  if (input.lenient) for (const r of failing) warnings.push(`${r.key}: ${r.state}${r.reason ? ` (${r.reason})` : ''}; ${r.hint[0] ?? ''}`.trim())
+  else if (failing.length > 0)
     throw new KeyrackKeysUnavailableError(ordered.map(({ grant: _grant, ...rest }) => rest))
   return { env: target.env, grants: ordered.flatMap((r) => (r.grant ? [r.grant] : [])), report: ordered, warnings }
 }

@@ -11,6 +11,7 @@ export const commands: Record<string, Loader> = Object.assign(Object.create(null
   init: () => load(import('./init.ts')),
   set: () => load(import('./set.ts')),
   get: () => load(import('./get.ts')),
+  source: () => load(import('./source.ts')),
   exec: () => load(import('./exec.ts')),
   list: () => load(import('./list.ts')),
   del: () => load(import('./del.ts')),

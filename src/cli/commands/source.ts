@@ -1,0 +1,28 @@
+import { defineCommand } from 'citty'
+import { KeyrackUsageError } from '../../domain/errors.ts'
+import { get } from '../../sdk/get.ts'
+import { renderGet } from '../render.ts'
+import { action, warn } from '../report.ts'
+import { ciArgs, cliContext, isCiMode, keyEnvArgs, ownerArgs } from './_args.ts'
+
+export default defineCommand({
+  meta: {
+    name: 'source',
+    description: "the repo's keys as `export` lines, named for eval: the same as `get --for repo --output exports`\n\n" +
+      'examples:\n  eval "$(keyrack source --env test)"\n  eval "$(keyrack source --env test --lenient)"   # go on without missing keys (never blocked ones)',
+  },
+  args: {
+    ...keyEnvArgs,
+    strict: { type: 'boolean', description: 'all or nothing (default): print nothing and exit non-zero if a key is missing' },
+    lenient: { type: 'boolean', description: 'print the keys that are granted; warn about the rest' },
+    ...ownerArgs,
+    ...ciArgs,
+  },
+  run: action(async (args) => {
+    if (args.strict && args.lenient) throw new KeyrackUsageError('choose `--strict` or `--lenient`, not both', ['drop one of them'])
+    const ctx = cliContext(args)
+    const result = await get(ctx, { for: args.key ? undefined : 'repo', key: args.key, env: args.env, org: args.org, ci: isCiMode(args), lenient: args.lenient === true })
+    for (const line of result.warnings) warn(line)
+    process.stdout.write(renderGet(result, 'exports'))
+  }),
+})
