@@ -20,4 +20,5 @@ export const commands: Record<string, Loader> = Object.assign(Object.create(null
   relock: () => load(import('./relock.ts')),
   status: () => load(import('./status.ts')),
   doctor: () => load(import('./doctor.ts')),
+  completion: () => load(import('./completion.ts')),
 })
