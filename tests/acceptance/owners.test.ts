@@ -8,11 +8,14 @@
  * - `list --owner A` shows nothing of B; `del` touches only its owner;
  * - an unknown owner is told to run `keyrack init --owner <name>`; a bad name is a usage error.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BIN, Sandbox } from '../helpers/harness.ts'
 import { ageDecrypt, hasTools, ownerFiles, sshKeygen } from '../helpers/keys.ts'
+
+// every test drives the compiled binary several times; a busy machine must not fail them
+setDefaultTimeout(30_000)
 
 const SECRET = { seaturtle: 'seaturtle-secret-1', mechanic: 'mechanic-secret-1' } as const
 const getToken = ['get', '--key', 'GITHUB_TOKEN', '--env', 'test', '--output', 'value']

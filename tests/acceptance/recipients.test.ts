@@ -7,11 +7,14 @@
  * - the owner's own key cannot be removed;
  * - all or nothing: when one os.secure file does not open, add/remove refuse and change no file.
  */
-import { afterEach, beforeAll, describe, expect, test } from 'bun:test'
+import { afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BIN, Sandbox } from '../helpers/harness.ts'
 import { ageDecrypt, ageEncrypt, ageKeygen, hasTools, ownerFiles, snapshot, sshKeygen, tempFilesIn } from '../helpers/keys.ts'
+
+// every test drives the compiled binary several times; a busy machine must not fail them
+setDefaultTimeout(30_000)
 
 const REPO_MANIFEST = 'org: acme\nenv.test:\n  - XAI_API_KEY\n  - OTHER_KEY\n'
 const SECRETS = { XAI_API_KEY: 'xai-backup-secret-1', OTHER_KEY: 'other-backup-secret-2' }
@@ -150,7 +153,7 @@ describe.skipIf(!hasTools)('backup recipients', () => {
     const ok = box.run(['recipients', 'add', backup.recipient, '--passphrase-fd', '3'], { fds })
     expect(ok.code).toBe(0)
     expect(ageDecrypt(backup.file, ownerFiles(box)[1]!).stdout).toBe(SECRETS.XAI_API_KEY)
-  })
+  }, 60_000) // scrypt opens the identity once per command, by design slow
 })
 
 describe.skipIf(!hasTools)('all or nothing', () => {

@@ -10,12 +10,15 @@
  * - rsa and ecdsa keys are refused at init with the types that work;
  * - X25519: the host manifest of a `--no-passphrase` owner opens with `age -d -i identity.<owner>.key`.
  */
-import { afterEach, beforeAll, describe, expect, test } from 'bun:test'
+import { afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BIN, Sandbox } from '../helpers/harness.ts'
 import { ageDecrypt, ageEncrypt, hasTools, ownerFiles, sshKeygen } from '../helpers/keys.ts'
+
+// every test drives the compiled binary several times; a busy machine must not fail them
+setDefaultTimeout(30_000)
 
 const REPO_MANIFEST = 'org: acme\nenv.test:\n  - XAI_API_KEY\n  - OTHER_KEY\n'
 const setArgs = (key: string) => ['set', '--key', key, '--env', 'test', '--vault', 'os.secure', '--mech', 'PERMANENT_VIA_REPLICA', '--secret-stdin']
@@ -136,7 +139,7 @@ describe.skipIf(!hasTools)('an ssh-ed25519 key with a passphrase', () => {
     expect(JSON.parse(list.stdout).keys.map((k: { slug: string }) => k.slug)).toEqual(['acme.test.XAI_API_KEY'])
 
     for (const out of box.transcript) expect(out).not.toContain(PASS)
-  })
+  }, 60_000) // bcrypt-pbkdf opens the ssh key once per command, by design slow
 
   test('a wrong passphrase is a clear error (exit 8), without a stack trace, and changes nothing', () => {
     box = new Sandbox('keyrack-sshpass')
@@ -160,7 +163,7 @@ describe.skipIf(!hasTools)('an ssh-ed25519 key with a passphrase', () => {
     }
     expect(readFileSync(ownerFiles(box)[0]!)).toEqual(before)
     expect(ownerFiles(box)).toHaveLength(1) // no os.secure file was left behind
-  })
+  }, 60_000)
 })
 
 describe.skipIf(!hasTools)('unsupported ssh key types', () => {
