@@ -30,13 +30,21 @@ export interface ContextOptions {
   owner?: string
   home?: string
   cwd?: string
-  env?: Env
+  /**
+   * The environment variables to act in (default: process.env). In get/set/exec/del/unlock
+   * `env` is the keyrack env name (`env: 'test'`), so pass the variables as `environment` there;
+   * an object given as `env` (e.g. to list/status) is taken as the variables too.
+   */
+  environment?: Env
+  env?: Env | string
   now?: () => number
-  passphrase?: PassphraseSource
+  /** how to ask for a passphrase; a boolean is init's protect-or-not choice, never a source */
+  passphrase?: PassphraseSource | boolean
 }
 
 export function createContext(options: ContextOptions = {}): Context {
-  const env = options.env ?? process.env
+  // `env` is also the keyrack env name of get/set/exec (a string): never mistake it for the variables
+  const env = options.environment ?? (typeof options.env === 'object' && options.env !== null ? options.env : undefined) ?? process.env
   const userHome = env.HOME || homedir()
   const home = options.home ?? env.KEYRACK_HOME ?? join(userHome, '.rhachet', 'keyrack')
   const owner = assertOwner(options.owner ?? env.KEYRACK_OWNER ?? DEFAULT_OWNER)
@@ -46,7 +54,8 @@ export function createContext(options: ContextOptions = {}): Context {
     env,
     cwd: options.cwd ?? process.cwd(),
     now: options.now ?? Date.now,
-    passphrase: options.passphrase,
+    // init's `passphrase: true | false` (protect or not) shares the name: only a function is a source
+    passphrase: typeof options.passphrase === 'function' ? options.passphrase : undefined,
   }
 }
 

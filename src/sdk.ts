@@ -1,6 +1,7 @@
 /**
  * The keyrack SDK: the same operations as the CLI, with typed results and typed errors.
- * It never prints and never exits.
+ * It never prints and never exits; every call returns a promise, so even a bad option (an
+ * invalid owner name) arrives as a rejection, never as a synchronous throw.
  *
  * @example
  * ```ts
@@ -26,29 +27,29 @@ export type KeyrackOptions = ContextOptions
 
 export const keyrack = {
   /** creates the owner's identity and empty host manifest */
-  init: (input: InitInput & KeyrackOptions = {}) => initOp(createContext(input), input),
+  init: async (input: InitInput & KeyrackOptions = {}) => initOp(createContext(input), input),
   /** stores a key and proves the round trip */
-  set: (input: SetInput & KeyrackOptions) => setOp(createContext(input), input),
+  set: async (input: SetInput & KeyrackOptions) => setOp(createContext(input), input),
   /** the allowlisted keys of a repo env (`for: 'repo'`) or one key; all or nothing */
-  get: (input: GetInput & KeyrackOptions) => getOp(createContext(input), input),
+  get: async (input: GetInput & KeyrackOptions) => getOp(createContext(input), input),
   /** runs a command with the granted keys in its environment */
-  exec: (input: ExecInput & KeyrackOptions) => execOp(createContext(input), input),
+  exec: async (input: ExecInput & KeyrackOptions) => execOp(createContext(input), input),
   /** the owner's host manifest entries, never a secret */
-  list: (input: KeyrackOptions = {}) => listOp(createContext(input)),
+  list: async (input: KeyrackOptions = {}) => listOp(createContext(input)),
   /** removes a key and its stored secret */
-  del: (input: DelInput & KeyrackOptions) => delOp(createContext(input), input),
+  del: async (input: DelInput & KeyrackOptions) => delOp(createContext(input), input),
   /** who can decrypt the owner's files; add/remove re-encrypt all of them, all or nothing */
   recipients: {
-    list: (input: KeyrackOptions = {}) => listRecipients(createContext(input)),
-    add: (input: RecipientsChangeInput & KeyrackOptions) => addRecipients(createContext(input), input),
-    remove: (input: RecipientsChangeInput & KeyrackOptions) => removeRecipients(createContext(input), input),
+    list: async (input: KeyrackOptions = {}) => listRecipients(createContext(input)),
+    add: async (input: RecipientsChangeInput & KeyrackOptions) => addRecipients(createContext(input), input),
+    remove: async (input: RecipientsChangeInput & KeyrackOptions) => removeRecipients(createContext(input), input),
   },
   /** decrypts the allowlisted keys once and hands them to the owner's in-memory daemon */
-  unlock: (input: UnlockInput & KeyrackOptions) => unlockOp(createContext(input), input),
+  unlock: async (input: UnlockInput & KeyrackOptions) => unlockOp(createContext(input), input),
   /** forgets unlocked keys (all, or by key/env); the daemon stops when empty */
-  relock: (input: RelockInput & KeyrackOptions = {}) => relockOp(createContext(input), input),
+  relock: async (input: RelockInput & KeyrackOptions = {}) => relockOp(createContext(input), input),
   /** the owner's daemon and its unlocked keys, never a secret */
-  status: (input: KeyrackOptions = {}) => statusOp(createContext(input)),
+  status: async (input: KeyrackOptions = {}) => statusOp(createContext(input)),
   /** checks the environment keyrack depends on; each check says what to fix */
-  doctor: (input: KeyrackOptions = {}) => doctorOp(createContext(input), { version: 'sdk' }),
+  doctor: async (input: KeyrackOptions = {}) => doctorOp(createContext(input), { version: 'sdk' }),
 }

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { paths, type Context } from '../context.ts'
+import { paths, type Context, type PassphraseSource } from '../context.ts'
 import { KeyrackIdentityError, KeyrackUsageError } from '../domain/errors.ts'
 import { encryptWithPassphrase } from '../identity/age-file.ts'
 import type { OwnerConfig } from '../identity/owner-identity.ts'
@@ -15,8 +15,11 @@ import { withLock } from '../runtime/lock.ts'
 export interface InitInput {
   /** 'age' (default): a generated X25519 identity; 'ssh': your ed25519 ssh key */
   via?: 'age' | 'ssh'
-  /** for via age: protect the identity with a passphrase (default true) */
-  passphrase?: boolean
+  /**
+   * for via age: protect the identity with a passphrase (default true). In the SDK a passphrase
+   * source function here both protects the identity and supplies the new passphrase.
+   */
+  passphrase?: boolean | PassphraseSource
   /** for via ssh: the public key file (default ~/.ssh/id_ed25519.pub) */
   pubkey?: string
   /** for via ssh: the private key file (default: the pubkey path without .pub) */
@@ -47,7 +50,7 @@ export async function init(ctx: Context, input: InitInput = {}): Promise<InitRes
       ])
     const backups = await validateRecipients(input.recipients ?? [])
     let config: OwnerConfig
-    if (via === 'age') config = await createAgeIdentity(ctx, input.passphrase ?? true)
+    if (via === 'age') config = await createAgeIdentity(ctx, input.passphrase !== false)
     else config = await linkSshIdentity(ctx, input)
     const recipients = [config.recipient, ...backups.filter((r) => r !== config.recipient)]
     await writeHostManifest(ctx, emptyHostManifest(ctx.owner, recipients))

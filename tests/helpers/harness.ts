@@ -128,7 +128,7 @@ export class Sandbox {
         proc.exited,
       ])
       clearTimeout(timer)
-      const out: RunResult = { code: proc.signalCode ? 128 : code, stdout, stderr, signal: proc.signalCode ?? null }
+      const out: RunResult = { code: proc.signalCode ? 128 : code, stdout, stderr, signal: proc.signalCode ? String(proc.signalCode) : null }
       this.transcript.push(out.stdout, out.stderr)
       return out
     })()
