@@ -48,6 +48,12 @@ export async function init(ctx: Context, input: InitInput = {}): Promise<InitRes
         `see its keys: \`keyrack list${ctx.owner === 'human' ? '' : ` --owner ${ctx.owner}`}\``,
         `to start over, move ${paths.ownerConfig(ctx)} and ${paths.hostManifest(ctx)} aside first`,
       ])
+    // a generated identity is never replaced: it may be the only key to existing secrets
+    const leftover = ['age', 'key'].map((ext) => `${ctx.home}/identity.${ctx.owner}.${ext}`).find((f) => existsSync(f))
+    if (via === 'age' && leftover)
+      throw new KeyrackUsageError(`an identity of owner '${ctx.owner}' already exists (${leftover}); keyrack will not overwrite it`, [
+        `move it aside first if you really mean to start over: \`mv ${leftover} ${leftover}.bak\``,
+      ])
     const backups = await validateRecipients(input.recipients ?? [])
     let config: OwnerConfig
     if (via === 'age') config = await createAgeIdentity(ctx, input.passphrase !== false)

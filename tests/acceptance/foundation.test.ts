@@ -178,6 +178,34 @@ describe('init --no-passphrase, owners and KEYRACK_HOME', () => {
   })
 })
 
+describe('a missing host manifest', () => {
+  const sb = new Sandbox('kr-missing-host')
+  afterAll(() => sb.cleanup())
+  const home = sb.keyrackHome
+
+  test('set and list stop with exit 8, naming the file, and guide to a way out that works', () => {
+    expect(sb.initUnprotected().code).toBe(0)
+    const host = join(home, 'host.human.yml.age')
+    const { rmSync, renameSync } = require('node:fs') as typeof import('node:fs')
+    rmSync(host)
+    for (const r of [sb.run(['list']), sb.set('A_KEY', 'test', 'x', ['--org', 'acme', '--vault', 'os.secure', '--mech', 'PERMANENT_VIA_REPLICA'])]) {
+      expectError(r, 8, new RegExp(`owner 'human' has no host manifest \\(${host.replaceAll('.', '\\.')}\\)`), /restore .* from a backup/)
+      expect(r.stderr).toContain('owner.human.json')
+    }
+    expect(existsSync(host)).toBe(false)
+    // following the hint only half-way (the identity is still there) must not destroy the identity
+    const identity = join(home, 'identity.human.key')
+    const before = readFileSync(identity)
+    renameSync(join(home, 'owner.human.json'), join(sb.dir, 'owner.human.json.bak'))
+    expectError(sb.run(['init', '--no-passphrase']), 2, /an identity of owner 'human' already exists .*keyrack will not overwrite it/, /mv .*identity\.human\.key/)
+    expect(readFileSync(identity)).toEqual(before)
+    // following it fully starts over
+    renameSync(identity, `${identity}.bak`)
+    expect(sb.run(['init', '--no-passphrase']).code).toBe(0)
+    expect(sb.run(['list']).code).toBe(0)
+  })
+})
+
 describe('init --repo', () => {
   const sb = new Sandbox('kr-init-repo')
   afterAll(() => sb.cleanup())
