@@ -75,6 +75,9 @@ export async function compile(options: CompileOptions): Promise<string> {
       minify: true,
       bytecode: true,
       format: 'esm',
+      // one chunk per lazy import(): without it the whole bundle (typage, noble, bcrypt, the daemon)
+      // is evaluated at start and `keyrack get` pays for code it never runs
+      splitting: true,
       define: { KEYRACK_VERSION: JSON.stringify(options.version ?? packageVersion()) },
     })
   } catch (error) {

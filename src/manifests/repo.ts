@@ -7,9 +7,11 @@
  * could be in it).
  */
 import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join, relative } from 'node:path'
 import * as v from 'valibot'
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml'
+import type { LineCounter, Node, Pair } from 'yaml'
+import type * as YamlModule from 'yaml'
 import { KeyrackManifestInvalidError } from '../domain/errors.ts'
 import { DURATIONS, PROTECTIONS, type Duration, type Protection } from '../domain/grade.ts'
 import { ENV_ALL, ENV_PATTERN, KEY_PATTERN, ORG_PATTERN, toSlug } from '../domain/names.ts'
@@ -171,7 +173,23 @@ interface ParsedFile {
   envPos: Map<string, { line: number; column: number }>
 }
 
+/**
+ * The yaml package (the full CST with positions) is loaded only on the slow path: it is the
+ * largest module `get` would otherwise load on every run.
+ */
+let yamlModule: typeof YamlModule | undefined
+function yaml(): typeof YamlModule {
+  // Bun (and its compiled binary) has require in ESM; Node gets one from createRequire
+  const load = typeof require === 'function' ? require : createRequire(import.meta.url)
+  yamlModule ??= load('yaml') as typeof YamlModule
+  return yamlModule
+}
+const isMap = ((n: unknown) => yaml().isMap(n)) as typeof YamlModule.isMap
+const isScalar = ((n: unknown) => yaml().isScalar(n)) as typeof YamlModule.isScalar
+const isSeq = ((n: unknown) => yaml().isSeq(n)) as typeof YamlModule.isSeq
+
 function parseFile(file: string, text: string, label: string): ParsedFile {
+  const { LineCounter, parseDocument } = yaml()
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false })
   const problems = new Problems(label, lineCounter)
@@ -245,6 +263,123 @@ function parseFile(file: string, text: string, label: string): ParsedFile {
   return parsed
 }
 
+
+/**
+ * The fast path: Bun's native YAML parser and plain-data checks, used only when the file is
+ * certainly valid (no duplicate keys, every field as the schema wants). Anything doubtful
+ * returns null and the full tree walk above, which knows line and column, decides and reports.
+ */
+function fastParseFile(text: string): ParsedFile | null {
+  const parseYaml = (globalThis as { Bun?: { YAML?: { parse(text: string): unknown } } }).Bun?.YAML?.parse
+  if (!parseYaml || hasDuplicateKeys(text)) return null
+  let data: unknown
+  try {
+    data = parseYaml(text)
+  } catch {
+    return null
+  }
+  if (!isRecord(data)) return null
+  const parsed: ParsedFile = { extends: [], envs: new Map(), envPos: new Map() }
+  const unknownPos = { line: 1, column: 1 }
+  for (const [name, value] of Object.entries(data)) {
+    if (name === 'org') {
+      if (typeof value !== 'string' || !ORG_PATTERN.test(value)) return null
+      parsed.org = value
+    } else if (name === 'extends') {
+      if (!Array.isArray(value)) return null
+      for (const item of value) {
+        if (typeof item !== 'string' || !item.endsWith('.yml')) return null
+        parsed.extends.push({ path: item, node: null as unknown as Node, ...unknownPos })
+      }
+    } else if (name.startsWith('env.') && ENV_PATTERN.test(name.slice(4))) {
+      const env = name.slice(4)
+      parsed.envPos.set(env, unknownPos)
+      if (value === null) {
+        parsed.envs.set(env, [])
+        continue
+      }
+      if (!Array.isArray(value)) return null
+      const specs: RepoKeySpec[] = []
+      for (const item of value) {
+        const spec = fastEntry(item)
+        if (!spec || specs.some((s) => s.key === spec.key)) return null
+        specs.push(spec)
+      }
+      parsed.envs.set(env, specs)
+    } else return null
+  }
+  return parsed
+}
+
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
+
+function fastEntry(item: unknown): RepoKeySpec | null {
+  if (typeof item === 'string') return KEY_PATTERN.test(item) ? { key: item } : null
+  if (!isRecord(item)) return null
+  const fields = Object.keys(item)
+  if (!('key' in item)) {
+    if (fields.length !== 1 || !KEY_PATTERN.test(fields[0]!)) return null
+    const gradeText = item[fields[0]!]
+    if (gradeText === null) return { key: fields[0]! }
+    const grade = typeof gradeText === 'string' ? parseGrade(gradeText) : null
+    return grade ? { key: fields[0]!, grade } : null
+  }
+  const result = v.safeParse(EntryObjectSchema, item)
+  if (!result.success) return null
+  const entry = result.output
+  const spec: RepoKeySpec = { key: entry.key }
+  if (entry.mech) spec.mech = entry.mech
+  if (entry['is-optional-if-has']) spec.isOptionalIfHas = entry['is-optional-if-has']
+  if (entry.grade !== undefined) {
+    const grade = parseGrade(entry.grade)
+    if (!grade) return null
+    spec.grade = grade
+  }
+  if (entry.allow && !entry.reason) return null
+  if (entry.allow) spec.allow = entry.allow
+  if (entry.reason) spec.reason = entry.reason
+  return spec
+}
+
+/**
+ * Whether any block mapping repeats a key (which Bun's parser would silently resolve as
+ * last-wins). A line scanner over block-style YAML: a false alarm only sends the file down
+ * the full path, so it errs towards reporting.
+ */
+export function hasDuplicateKeys(text: string): boolean {
+  const maps: { indent: number; keys: Set<string> }[] = []
+  let scalarIndent = -1 // inside a block scalar (| or >): lines indented deeper are content
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\s+$/, '')
+    const trimmed = line.trimStart()
+    if (trimmed === '' || trimmed.startsWith('#')) continue
+    let indent = line.length - trimmed.length
+    if (scalarIndent >= 0 && indent > scalarIndent) continue
+    scalarIndent = -1
+    let rest = trimmed
+    while (rest.startsWith('- ')) {
+      // a list item starts a new mapping at the column of its first key
+      indent += 2
+      rest = rest.slice(2).trimStart()
+      while (maps.length > 0 && maps[maps.length - 1]!.indent >= indent) maps.pop()
+      maps.push({ indent, keys: new Set() })
+    }
+    const match = /^("[^"]*"|'[^']*'|[^\s:#'"{[][^:#]*?)\s*:(\s|$)/.exec(rest)
+    if (!match) continue
+    const key = match[1]!.replace(/^["']|["']$/g, '')
+    while (maps.length > 0 && maps[maps.length - 1]!.indent > indent) maps.pop()
+    let map = maps[maps.length - 1]
+    if (!map || map.indent < indent) {
+      map = { indent, keys: new Set() }
+      maps.push(map)
+    }
+    if (map.keys.has(key)) return true
+    map.keys.add(key)
+    if (/:\s*[|>][-+0-9]*\s*(#.*)?$/.test(rest)) scalarIndent = indent
+  }
+  return false
+}
+
 function toError(problems: Problems, file: string): KeyrackManifestInvalidError {
   const [first, ...rest] = problems.list
   const where = (p: { line: number; column: number }) => `${problems.file}:${p.line}:${p.column}`
@@ -266,6 +401,16 @@ function readText(file: string, label: string): string {
 
 /** reads the repo manifest at <worksite>/.agent/keyrack.yml with its `extends`, root wins */
 export function readRepoManifest(worksite: string): RepoManifest {
+  try {
+    return readRepoManifestWith(worksite, true)
+  } catch (error) {
+    // the fast path knows no positions: let the full path find and locate the problem
+    if (!(error instanceof KeyrackManifestInvalidError)) throw error
+    return readRepoManifestWith(worksite, false)
+  }
+}
+
+function readRepoManifestWith(worksite: string, fast: boolean): RepoManifest {
   const rootFile = join(worksite, '.agent', 'keyrack.yml')
   const envs = new Map<string, RepoKeySpec[]>()
   let org: string | undefined
@@ -282,7 +427,7 @@ export function readRepoManifest(worksite: string): RepoManifest {
         'fix the path (relative to the git root) or remove the entry',
       ], from.file, from.line, from.column)
     }
-    const parsed = parseFile(file, text, label)
+    const parsed = (fast ? fastParseFile(text) : null) ?? parseFile(file, text, label)
     const allAt = parsed.envPos.get(ENV_ALL)
     if (allAt && !allPos) allPos = { label, file, ...allAt }
     if (chain.length === 0) {

@@ -278,3 +278,23 @@ describe('never echoes a line (it might hold a pasted secret)', () => {
       expect(e.line).toBeGreaterThan(0)
     })
 })
+
+describe('fast path (Bun.YAML) and full path agree', () => {
+  test('duplicate mapping keys are found by the scanner', async () => {
+    const { hasDuplicateKeys } = await import('../../src/manifests/repo.ts')
+    expect(hasDuplicateKeys('org: a\nenv.test: []\nenv.test: []\n')).toBe(true)
+    expect(hasDuplicateKeys('org: a\nenv.test:\n  - key: A\n    key: B\n')).toBe(true)
+    expect(hasDuplicateKeys('org: a\nenv.test:\n  - key: A\n    mech: X\n  - key: B\n    mech: Y\nenv.prep:\n  - key: A\n')).toBe(false)
+    expect(hasDuplicateKeys('org: a\nnote: |\n  org: b\n  org: c\nenv.test: []\n')).toBe(false)
+  })
+
+  test('a duplicate field inside one entry is an error with its line (not last-wins)', () => {
+    const error = invalid('org: acme\nenv.test:\n  - key: A_KEY\n    key: B_KEY\n')
+    expect(error.line).toBe(4)
+  })
+
+  test('a duplicate env section is an error with its line', () => {
+    const error = invalid('org: acme\nenv.test: []\nenv.test:\n  - A_KEY\n')
+    expect(error.line).toBe(3)
+  })
+})
