@@ -188,7 +188,9 @@ export async function get(ctx: Context, input: GetInput): Promise<GetResult> {
         }
       } catch (error) {
         if (error instanceof KeyrackKeyLockedError) locked = error
-        else if (error instanceof KeyrackError && error.exitCode === 8 && /has no keyrack yet|has no host manifest/.test(error.message)) {
+        // an owner that was never initialized: its keys are absent. (An owner whose host manifest
+        // went missing is not: that error, with its restore hint, stops the get.)
+        else if (error instanceof KeyrackError && error.exitCode === 8 && /has no keyrack yet/.test(error.message)) {
           manifestKeys = new Set()
           uninitialized = true
         }

@@ -188,7 +188,9 @@ describe('a missing host manifest', () => {
     const host = join(home, 'host.human.yml.age')
     const { rmSync, renameSync } = require('node:fs') as typeof import('node:fs')
     rmSync(host)
-    for (const r of [sb.run(['list']), sb.set('A_KEY', 'test', 'x', ['--org', 'acme', '--vault', 'os.secure', '--mech', 'PERMANENT_VIA_REPLICA'])]) {
+    sb.writeRepoManifest(MANIFEST)
+    const runs = [sb.run(['list']), sb.set('A_KEY', 'test', 'x'), sb.run(['get', '--for', 'repo', '--env', 'test']), sb.run(['del', '--key', 'A_KEY', '--env', 'test'])]
+    for (const r of runs) {
       expectError(r, 8, new RegExp(`owner 'human' has no host manifest \\(${host.replaceAll('.', '\\.')}\\)`), /restore .* from a backup/)
       expect(r.stderr).toContain('owner.human.json')
     }
