@@ -26,7 +26,9 @@ export default defineCommand({
   },
   run: action(async (args) => {
     const format = chooseOutput(args.output, args.json)
-    const ctx = cliContext(args, args.unlock ? passphraseSource(args) : undefined)
+    // no passphrase for the first look, even with --unlock: a get that could open the identity
+    // itself would read the vaults directly and never hand anything to the daemon
+    const ctx = cliContext(args)
     // checked before any key is looked up: no point granting keys that have nowhere to go
     const envFile = format === 'github-env' ? githubEnvFile(ctx.env) : undefined
     const input = { for: args.for as 'repo' | undefined, key: args.key, env: args.env, org: args.org, ci: isCiMode(args, ctx.env) }
@@ -35,7 +37,8 @@ export default defineCommand({
       const relockable = error instanceof KeyrackKeysUnavailableError && error.report.some((r) => r.state === 'locked' || r.state === 'expired')
       if (!args.unlock || input.ci || !relockable) throw error
       const { unlock } = await import('../../sdk/unlock.ts')
-      await unlock(ctx, input)
+      await unlock(cliContext(args, passphraseSource(args)), input)
+      // now from the daemon, as every later process will get them
       return get(ctx, input)
     })
     // on GitHub Actions the masks come first, before any warning or key can reach the log
