@@ -3,7 +3,7 @@
  * list, del, owners and KEYRACK_HOME, and the bad-input rules (a clear `keyrack: error:` line, a
  * `keyrack: hint:` with the next command, a distinct exit code, and never a hang).
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from 'bun:test'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -11,6 +11,8 @@ import { EXIT_CODES } from '../../src/domain/errors.ts'
 import { readRepoManifest } from '../../src/manifests/repo.ts'
 import { ensureBinary, modeOf, Sandbox, type RunResult } from '../helpers/harness.ts'
 
+// scrypt (passphrase identities) and process spawns are slow on a busy machine
+setDefaultTimeout(30_000)
 beforeAll(ensureBinary, 120_000)
 
 const PASS = 'correct horse battery staple'

@@ -4,11 +4,13 @@
  * sh and bash), exec's environment/exit code/signals, and the allowlist — refused before any
  * manifest or vault is read.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from 'bun:test'
 import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ensureBinary, Sandbox, type RunResult } from '../helpers/harness.ts'
 
+// scrypt (passphrase identities) and process spawns are slow on a busy machine
+setDefaultTimeout(30_000)
 beforeAll(ensureBinary, 120_000)
 
 const SECURE = ['--vault', 'os.secure', '--mech', 'PERMANENT_VIA_REPLICA']

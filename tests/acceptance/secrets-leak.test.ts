@@ -4,13 +4,15 @@
  * file under the sandbox (HOME, KEYRACK_HOME, TMPDIR, runtime dir) except the vault files, the
  * decrypted host manifest, and `ps` output / argv while `exec` runs a child.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from 'bun:test'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { ensureBinary, Sandbox, type RunResult } from '../helpers/harness.ts'
 
+// scrypt (passphrase identities) and process spawns are slow on a busy machine
+setDefaultTimeout(30_000)
 beforeAll(ensureBinary, 120_000)
 
 const unique = (label: string) => `${label}-${randomBytes(12).toString('hex')}`

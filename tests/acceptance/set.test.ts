@@ -3,12 +3,14 @@
  * bad input, the never-degrade rule, and files that fail to decrypt or parse are never
  * overwritten (the error names them).
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from 'bun:test'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ensureBinary, modeOf, Sandbox, type RunResult } from '../helpers/harness.ts'
 
+// scrypt (passphrase identities) and process spawns are slow on a busy machine
+setDefaultTimeout(30_000)
 beforeAll(ensureBinary, 120_000)
 
 const SECURE = ['--vault', 'os.secure', '--mech', 'PERMANENT_VIA_REPLICA']

@@ -2,11 +2,13 @@
  * The mountable command (`keyrack/cli`): a host CLI that mounts `keyrackCommand` behaves exactly
  * like the keyrack binary — same stdout, stderr and exit code — on success and failure paths.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from 'bun:test'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { ensureBinary, ROOT, Sandbox, type RunResult } from '../helpers/harness.ts'
 
+// scrypt (passphrase identities) and process spawns are slow on a busy machine
+setDefaultTimeout(30_000)
 beforeAll(ensureBinary, 120_000)
 
 const HOST = join(ROOT, 'tests', 'fakes', 'host-cli.ts')

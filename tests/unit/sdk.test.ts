@@ -3,7 +3,7 @@
  * options `{ home, cwd, env, owner }`: typed results, typed errors (with the per-key report),
  * the allowlist and never-degrade rules, and it never prints and never exits.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, spyOn, test } from 'bun:test'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, spyOn, test, setDefaultTimeout } from 'bun:test'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,6 +22,8 @@ import {
   type KeyrackOptions,
 } from 'keyrack'
 
+// scrypt (passphrase identities) and process spawns are slow on a busy machine
+setDefaultTimeout(30_000)
 const dir = mkdtempSync(join(tmpdir(), 'keyrack-sdk-'))
 const repo = join(dir, 'repo')
 const outside = join(dir, 'outside')
