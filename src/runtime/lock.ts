@@ -3,7 +3,8 @@
  * O_EXCL create holds the lock; the holder's pid is inside so a lock left by a crashed process
  * is detected (the pid no longer runs) and taken over.
  */
-import { closeSync, constants, openSync, readFileSync, writeSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { closeSync, constants, linkSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { KeyrackVaultError } from '../domain/errors.ts'
 import { ensurePrivateDir, removeFileIfExists } from './fs-atomic.ts'
@@ -31,13 +32,37 @@ function tryAcquire(path: string): boolean {
   }
 }
 
-function holderPid(path: string): number | null {
+function holderPid(path: string): { pid: number | null; ino: number } | null {
   try {
+    const ino = statSync(path).ino
     const pid = Number.parseInt(readFileSync(path, 'utf8'), 10)
-    return Number.isFinite(pid) && pid > 0 ? pid : null
+    return { pid: Number.isFinite(pid) && pid > 0 ? pid : null, ino }
   } catch {
     return null
   }
+}
+
+/**
+ * Removes a stale lock without ever removing a fresh one: two waiters may both see the same
+ * dead holder, and the slower one must not delete the lock the faster one has just taken.
+ * So the file is moved aside atomically, and put back if it is not the one we judged stale.
+ */
+function breakStaleLock(path: string, staleIno: number): void {
+  const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`
+  try {
+    renameSync(path, aside)
+  } catch {
+    return // already gone: someone else broke it
+  }
+  if (statSync(aside).ino === staleIno) {
+    removeFileIfExists(aside)
+    return
+  }
+  // we moved a live lock: give it back (link fails if yet another process took the name)
+  try {
+    linkSync(aside, path)
+  } catch {}
+  removeFileIfExists(aside)
 }
 
 export async function withLock<T>(path: string, fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
@@ -46,16 +71,18 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, timeoutMs 
   let wait = 5
   let emptySince: number | null = null
   while (!tryAcquire(path)) {
-    const pid = holderPid(path)
+    const holder = holderPid(path)
+    if (holder === null) continue // released meanwhile
+    const { pid, ino } = holder
     if (pid !== null && !isRunning(pid)) {
-      removeFileIfExists(path) // the holder died without releasing
+      breakStaleLock(path, ino) // the holder died without releasing
       continue
     }
     if (pid === null) {
       // a holder between create and write leaves the file empty for an instant; only a lock that
       // stays empty is stale
       emptySince ??= Date.now()
-      if (Date.now() - emptySince > 2_000) removeFileIfExists(path)
+      if (Date.now() - emptySince > 2_000) breakStaleLock(path, ino)
     } else emptySince = null
     if (Date.now() - started > timeoutMs)
       throw new KeyrackVaultError(`timed out waiting for the lock ${path} (held by pid ${pid})`, [
