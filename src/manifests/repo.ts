@@ -179,9 +179,9 @@ interface ParsedFile {
  */
 let yamlModule: typeof YamlModule | undefined
 function yaml(): typeof YamlModule {
-  // Bun (and its compiled binary) has require in ESM; Node gets one from createRequire
-  const load = typeof require === 'function' ? require : createRequire(import.meta.url)
-  yamlModule ??= load('yaml') as typeof YamlModule
+  // Bun has require in ESM, and only a literal require('yaml') is bundled into the binary;
+  // Node (an SDK user) gets a require from createRequire
+  yamlModule ??= (typeof require === 'function' ? require('yaml') : createRequire(import.meta.url)('yaml')) as typeof YamlModule
   return yamlModule
 }
 const isMap = ((n: unknown) => yaml().isMap(n)) as typeof YamlModule.isMap
