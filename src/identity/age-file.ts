@@ -28,24 +28,37 @@ export async function encryptTo(recipients: readonly string[], plaintext: string
   return encrypter.encrypt(plaintext)
 }
 
-/** decrypts; returns a plain "what went wrong" error naming the file, never its content */
-export async function decryptWith(identity: AgeIdentity, ciphertext: Uint8Array, file: string): Promise<string> {
+/** decrypts one file; errors name the file, never its content */
+export type FileDecrypter = (ciphertext: Uint8Array, file: string) => Promise<string>
+
+/**
+ * A decrypter for many files with one identity: the identity is parsed (and its public key
+ * derived) once, not per file — unlock decrypts a file per key.
+ */
+export async function createFileDecrypter(identity: AgeIdentity): Promise<FileDecrypter> {
   const { Decrypter } = await import('age-encryption')
   const decrypter = new Decrypter()
   decrypter.addIdentity(identity)
-  try {
-    return await decrypter.decrypt(ciphertext, 'text')
-  } catch (error) {
-    if (error instanceof KeyrackIdentityError) throw error
-    const reason = error instanceof Error ? error.message : 'unknown error'
-    if (/no identity matched/.test(reason))
-      throw new KeyrackIdentityError(`cannot decrypt ${file}: no identity matched any of its recipients`, [
-        'this file was encrypted to another key; check `--owner` and that the identity in owner.<owner>.json is the one the file was written for',
+  return async (ciphertext, file) => {
+    try {
+      return await decrypter.decrypt(ciphertext, 'text')
+    } catch (error) {
+      if (error instanceof KeyrackIdentityError) throw error
+      const reason = error instanceof Error ? error.message : 'unknown error'
+      if (/no identity matched/.test(reason))
+        throw new KeyrackIdentityError(`cannot decrypt ${file}: no identity matched any of its recipients`, [
+          'this file was encrypted to another key; check `--owner` and that the identity in owner.<owner>.json is the one the file was written for',
+        ])
+      throw new KeyrackIdentityError(`cannot decrypt ${file}: the file is damaged or was tampered with (${reason})`, [
+        `restore ${file} from a backup; keyrack will not overwrite it`,
       ])
-    throw new KeyrackIdentityError(`cannot decrypt ${file}: the file is damaged or was tampered with (${reason})`, [
-      `restore ${file} from a backup; keyrack will not overwrite it`,
-    ])
+    }
   }
+}
+
+/** decrypts one file (see createFileDecrypter for many) */
+export async function decryptWith(identity: AgeIdentity, ciphertext: Uint8Array, file: string): Promise<string> {
+  return (await createFileDecrypter(identity))(ciphertext, file)
 }
 
 export async function encryptWithPassphrase(passphrase: string, plaintext: string): Promise<Uint8Array> {

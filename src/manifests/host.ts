@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import * as v from 'valibot'
 import { paths, type Context } from '../context.ts'
 import { KeyrackIdentityError, KeyrackManifestInvalidError } from '../domain/errors.ts'
-import { decryptWith, encryptTo, type AgeIdentity } from '../identity/age-file.ts'
+import { decryptWith, encryptTo, type AgeIdentity, type FileDecrypter } from '../identity/age-file.ts'
 import { writeFileAtomic } from '../runtime/fs-atomic.ts'
 
 const HostEntrySchema = v.strictObject({
@@ -31,7 +31,7 @@ export function emptyHostManifest(owner: string, recipients: string[]): HostMani
   return { owner: { name: owner, recipients }, keys: {} }
 }
 
-export async function readHostManifest(ctx: Context, identity: AgeIdentity): Promise<HostManifest> {
+export async function readHostManifest(ctx: Context, decrypt: AgeIdentity | FileDecrypter): Promise<HostManifest> {
   const file = paths.hostManifest(ctx)
   let bytes: Buffer
   try {
@@ -45,7 +45,7 @@ export async function readHostManifest(ctx: Context, identity: AgeIdentity): Pro
       ])
     throw error
   }
-  const text = await decryptWith(identity, bytes, file)
+  const text = typeof decrypt === 'function' ? await decrypt(bytes, file) : await decryptWith(decrypt, bytes, file)
   return parseHostManifest(text, file)
 }
 

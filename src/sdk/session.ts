@@ -3,7 +3,7 @@
  * per operation and only when something needs it. It is the VaultSession vaults receive.
  */
 import type { Context } from '../context.ts'
-import type { AgeIdentity } from '../identity/age-file.ts'
+import { createFileDecrypter, type AgeIdentity, type FileDecrypter } from '../identity/age-file.ts'
 import { loadOwnerIdentity, readOwnerConfig, type OwnerConfig } from '../identity/owner-identity.ts'
 import { readHostManifest, type HostManifest } from '../manifests/host.ts'
 import type { VaultSession } from '../vaults/vault.ts'
@@ -12,6 +12,7 @@ export class OwnerSession implements VaultSession {
   private configMemo?: OwnerConfig
   private identityMemo?: Promise<AgeIdentity>
   private manifestMemo?: Promise<HostManifest>
+  private decrypterMemo?: Promise<FileDecrypter>
 
   constructor(readonly ctx: Context) {}
 
@@ -30,8 +31,13 @@ export class OwnerSession implements VaultSession {
     return this.identityMemo
   }
 
+  async decrypt(ciphertext: Uint8Array, file: string): Promise<string> {
+    this.decrypterMemo ??= this.identity().then(createFileDecrypter)
+    return (await this.decrypterMemo)(ciphertext, file)
+  }
+
   manifest(): Promise<HostManifest> {
-    this.manifestMemo ??= this.identity().then((identity) => readHostManifest(this.ctx, identity))
+    this.manifestMemo ??= readHostManifest(this.ctx, (ciphertext, file) => this.decrypt(ciphertext, file))
     return this.manifestMemo
   }
 

@@ -17,6 +17,7 @@ import { daemonSocketPath } from './daemon-lookup.ts'
 import { resolveTargets, type GetInput } from './get.ts'
 import { hints } from './hints.ts'
 import { OwnerSession } from './session.ts'
+import type { GrantInput } from '../daemon/protocol.ts'
 
 /** the daemon holds keys in memory only, per user and owner, for a TTL: encrypted-equivalent, ephemeral */
 export const DAEMON_GRADE: Grade = { protection: 'encrypted', duration: 'ephemeral' }
@@ -58,43 +59,42 @@ export async function unlock(ctx: Context, input: UnlockInput): Promise<UnlockRe
   const manifest = await session.manifest()
   const now = ctx.now()
   const unlockUntil = now + durationMs
-  const grants = []
+  // each key's source is read and minted concurrently (one identity, opened once); results are
+  // collected in allowlist order
+  type Outcome = { skipped: string } | { grant: GrantInput; unlocked: UnlockedKey }
+  const outcomes = await Promise.all(
+    target.keys.map(async (k): Promise<Outcome> => {
+      const slug = k.slugs.find((s) => manifest.keys[s])
+      if (!slug) return { skipped: `not set: ${hints.set(ctx, { key: k.key, env: k.env, mech: k.spec.mech })}` }
+      const entry = manifest.keys[slug]!
+      const vault = await loadVault(entry.vault)
+      if (!vault.needsIdentity) return { skipped: `${vault.id} needs no unlock` }
+      const mech = await loadMech(entry.mech)
+      const grade: Grade = { protection: vault.protection, duration: mech.duration }
+      if (!canHold(DAEMON_GRADE, grade)) return { skipped: `a ${grade.duration} key is never cached` }
+      const source = await vault.get(session, { slug, exid: entry.exid })
+      if (source === null) return { skipped: `${vault.id} holds nothing for ${slug}: ${hints.set(ctx, { key: k.key, env: k.env, vault: vault.id, mech: mech.id })}` }
+      const minted = await mech.toKey({ slug, source, now })
+      const verdict = checkCredential(minted.secret)
+      if (verdict.verdict === 'blocked' && k.spec.allow !== 'long-lived')
+        return { skipped: `blocked: ${blockedAdvice(verdict.rule, { key: k.key, env: k.env }).join('; ')}` }
+      const expiresAt = grantExpiry(unlockUntil, minted.expiresAt)!
+      return {
+        grant: { slug, key: { secret: minted.secret, grade }, mech: mech.id, vault: vault.id, expiresAt, ...(idleTimeoutMs ? { idleTimeoutMs: Math.min(idleTimeoutMs, durationMs) } : {}) },
+        unlocked: { key: k.key, slug, grade, mech: mech.id, vault: vault.id, expiresAt },
+      }
+    }),
+  )
+  const grants: GrantInput[] = []
   const unlocked: UnlockedKey[] = []
   const skipped: UnlockResult['skipped'] = []
-  for (const k of target.keys) {
-    const slug = k.slugs.find((s) => manifest.keys[s])
-    if (!slug) {
-      skipped.push({ key: k.key, reason: `not set: ${hints.set(ctx, { key: k.key, env: k.env, mech: k.spec.mech })}` })
-      continue
+  outcomes.forEach((outcome, i) => {
+    if ('skipped' in outcome) skipped.push({ key: target.keys[i]!.key, reason: outcome.skipped })
+    else {
+      grants.push(outcome.grant)
+      unlocked.push(outcome.unlocked)
     }
-    const entry = manifest.keys[slug]!
-    const vault = await loadVault(entry.vault)
-    if (!vault.needsIdentity) {
-      skipped.push({ key: k.key, reason: `${vault.id} needs no unlock` })
-      continue
-    }
-    const mech = await loadMech(entry.mech)
-    const grade: Grade = { protection: vault.protection, duration: mech.duration }
-    if (!canHold(DAEMON_GRADE, grade)) {
-      skipped.push({ key: k.key, reason: `a ${grade.duration} key is never cached` })
-      continue
-    }
-    const source = await vault.get(session, { slug, exid: entry.exid })
-    if (source === null) {
-      skipped.push({ key: k.key, reason: `${vault.id} holds nothing for ${slug}: ${hints.set(ctx, { key: k.key, env: k.env, vault: vault.id, mech: mech.id })}` })
-      continue
-    }
-    const minted = await mech.toKey({ slug, source, now })
-    const verdict = checkCredential(minted.secret)
-    if (verdict.verdict === 'blocked' && k.spec.allow !== 'long-lived') {
-      const advice = blockedAdvice(verdict.rule, { key: k.key, env: k.env })
-      skipped.push({ key: k.key, reason: `blocked: ${advice.join('; ')}` })
-      continue
-    }
-    const expiresAt = grantExpiry(unlockUntil, minted.expiresAt)!
-    grants.push({ slug, key: { secret: minted.secret, grade }, mech: mech.id, vault: vault.id, expiresAt, ...(idleTimeoutMs ? { idleTimeoutMs: Math.min(idleTimeoutMs, durationMs) } : {}) })
-    unlocked.push({ key: k.key, slug, grade, mech: mech.id, vault: vault.id, expiresAt })
-  }
+  })
   if (grants.length === 0) {
     const blocked = skipped.some((s) => s.reason.startsWith('blocked'))
     const ErrorClass = blocked ? KeyrackKeyBlockedError : KeyrackKeyAbsentError

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { paths, type Context } from '../context.ts'
-import { decryptWith, encryptTo } from '../identity/age-file.ts'
+import { encryptTo } from '../identity/age-file.ts'
 import { removeFileIfExists, writeFileAtomic } from '../runtime/fs-atomic.ts'
 import type { Vault } from './vault.ts'
 
@@ -32,7 +32,7 @@ export const osSecureVault: Vault = {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
       throw error
     }
-    return decryptWith(await session.identity(), bytes, file)
+    return session.decrypt(bytes, file)
   },
   async del(session, { slug }) {
     removeFileIfExists(secureFile(session.ctx, slug))

@@ -13,6 +13,8 @@ export interface VaultSession {
   recipients(): Promise<readonly string[]>
   /** the owner's identity; throws KeyrackKeyLockedError when it needs a passphrase nobody can give */
   identity(): Promise<AgeIdentity>
+  /** decrypts a file to the owner's identity (opened once per session) */
+  decrypt(ciphertext: Uint8Array, file: string): Promise<string>
 }
 
 export interface Vault {
