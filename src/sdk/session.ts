@@ -37,7 +37,8 @@ export class OwnerSession implements VaultSession {
   }
 
   manifest(): Promise<HostManifest> {
-    this.manifestMemo ??= readHostManifest(this.ctx, (ciphertext, file) => this.decrypt(ciphertext, file))
+    // the identity first: an owner that was never initialized is told to run `keyrack init`
+    this.manifestMemo ??= this.identity().then(() => readHostManifest(this.ctx, (ciphertext, file) => this.decrypt(ciphertext, file)))
     return this.manifestMemo
   }
 
