@@ -143,25 +143,28 @@ function parseEntry(item: unknown, problems: Problems, env: string): RepoKeySpec
     return null
   }
   const entry = result.output
+  const spec = specOf(entry)
+  if (spec === 'bad-grade')
+    problems.at(node.get('grade', true) as Node, `env.${env}: the grade of ${entry.key} is invalid: ${GRADE_HELP}`, `  - key: ${entry.key}\n    grade: encrypted,ephemeral`)
+  else if (spec === 'allow-without-reason')
+    problems.at(node.get('allow', true) as Node, `env.${env}: \`allow: long-lived\` on ${entry.key} needs a \`reason:\` a reviewer can read`, `  - key: ${entry.key}\n    allow: long-lived\n    reason: vendor offers no short-lived tokens`)
+  else return spec
+  return null
+}
+
+/** a schema-valid object entry as a spec, or what is still wrong with it (both parse paths use this) */
+function specOf(entry: v.InferOutput<typeof EntryObjectSchema>): RepoKeySpec | 'bad-grade' | 'allow-without-reason' {
   const spec: RepoKeySpec = { key: entry.key }
   if (entry.mech) spec.mech = entry.mech
   if (entry['is-optional-if-has']) spec.isOptionalIfHas = entry['is-optional-if-has']
   if (entry.grade !== undefined) {
     const grade = parseGrade(entry.grade)
-    if (!grade) {
-      problems.at(node.get('grade', true) as Node, `env.${env}: the grade of ${entry.key} is invalid: ${GRADE_HELP}`, `  - key: ${entry.key}\n    grade: encrypted,ephemeral`)
-      return null
-    }
+    if (!grade) return 'bad-grade'
     spec.grade = grade
   }
-  if (entry.allow) {
-    if (!entry.reason) {
-      problems.at(node.get('allow', true) as Node, `env.${env}: \`allow: long-lived\` on ${entry.key} needs a \`reason:\` a reviewer can read`, `  - key: ${entry.key}\n    allow: long-lived\n    reason: vendor offers no short-lived tokens`)
-      return null
-    }
-    spec.allow = entry.allow
-    spec.reason = entry.reason
-  } else if (entry.reason) spec.reason = entry.reason
+  if (entry.allow && !entry.reason) return 'allow-without-reason'
+  if (entry.allow) spec.allow = entry.allow
+  if (entry.reason) spec.reason = entry.reason
   return spec
 }
 
@@ -326,19 +329,8 @@ function fastEntry(item: unknown): RepoKeySpec | null {
   }
   const result = v.safeParse(EntryObjectSchema, item)
   if (!result.success) return null
-  const entry = result.output
-  const spec: RepoKeySpec = { key: entry.key }
-  if (entry.mech) spec.mech = entry.mech
-  if (entry['is-optional-if-has']) spec.isOptionalIfHas = entry['is-optional-if-has']
-  if (entry.grade !== undefined) {
-    const grade = parseGrade(entry.grade)
-    if (!grade) return null
-    spec.grade = grade
-  }
-  if (entry.allow && !entry.reason) return null
-  if (entry.allow) spec.allow = entry.allow
-  if (entry.reason) spec.reason = entry.reason
-  return spec
+  const spec = specOf(result.output)
+  return typeof spec === 'string' ? null : spec
 }
 
 /**

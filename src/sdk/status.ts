@@ -1,18 +1,11 @@
 /** status: the owner's daemon (up/down, pid) and each unlocked slug with grade and time left — never a secret */
 import type { Context } from '../context.ts'
-import type { Grade } from '../domain/grade.ts'
+import type { GrantSummary } from '../daemon/protocol.ts'
 import { daemonSocketPath } from './daemon-lookup.ts'
 
-export interface StatusGrant {
-  slug: string
-  grade: Grade
-  mech: string
-  vault: string
-  /** absolute expiry, epoch ms */
-  expiresAt: number
-  /** sliding idle expiry, when an idle timeout was set */
-  idleExpiresAt?: number
-  /** ms until the earlier of the two */
+/** an unlocked key as the daemon lists it (never a secret), with the time it has left */
+export interface StatusGrant extends GrantSummary {
+  /** ms until the earlier of the absolute and the idle expiry */
   remainingMs: number
 }
 
