@@ -7,7 +7,18 @@ import { commands } from './commands/index.ts'
 import { keyrackCommand, version } from './mount.ts'
 import { reportError } from './report.ts'
 
-async function main(argv: string[]): Promise<void> {
+/**
+ * `keyrack --owner seaturtle list` reads as naturally as `keyrack list --owner seaturtle`:
+ * the one global flag may come before the command; it is moved after the command name.
+ */
+function hoistGlobalFlags(argv: string[]): string[] {
+  if (argv[0] === '--owner' && argv.length > 2) return [argv[2]!, argv[0], argv[1]!, ...argv.slice(3)]
+  if (argv[0]?.startsWith('--owner=') && argv.length > 1) return [argv[1]!, argv[0], ...argv.slice(2)]
+  return argv
+}
+
+async function main(rawArgv: string[]): Promise<void> {
+  const argv = hoistGlobalFlags(rawArgv)
   const dashdash = argv.indexOf('--')
   const own = dashdash < 0 ? argv : argv.slice(0, dashdash)
   if (own[0] === '__daemon') {
@@ -27,15 +38,18 @@ async function main(argv: string[]): Promise<void> {
     const nested = group?.subCommands && own.filter((a) => !a.startsWith('-'))[own[0] === 'help' ? 2 : 1]
     const child = nested ? (group.subCommands as Record<string, CommandDef>)[nested] : undefined
     if (child) usage = await renderUsage(child, { meta: { name: `keyrack ${own[0] === 'help' ? own[1] : name}` } } as CommandDef)
-    process.stdout.write(`${usage}\n`)
+    // citty colours its usage; plain text when piped or when NO_COLOR is set
+    const plain = !process.stdout.isTTY || Boolean(process.env.NO_COLOR)
+    process.stdout.write(`${plain ? usage.replace(/\u001b\[[0-9;]*m/g, '') : usage}\n`)
     if (own.length === 0) process.exitCode = 2
     return
   }
   if (!name || !commands[name]) {
     const known = Object.keys(commands)
     const guess = name ? known.find((k) => k.startsWith(name.slice(0, 2))) : undefined
+    const { KeyrackUsageError } = await import('../domain/errors.ts')
     process.exitCode = reportError(
-      Object.assign(new (await import('../domain/errors.ts')).KeyrackUsageError(`unknown command '${(name ?? '').slice(0, 20)}'`, [guess ? `did you mean \`keyrack ${guess}\`?` : `commands: ${known.join(', ')}`])),
+      new KeyrackUsageError(`unknown command '${(name ?? '').slice(0, 20)}'`, [guess ? `did you mean \`keyrack ${guess}\`?` : `commands: ${known.join(', ')}`]),
     )
     return
   }

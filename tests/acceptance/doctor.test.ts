@@ -41,3 +41,30 @@ describe('keyrack doctor', () => {
     expect(r.stdout).toMatch(/repo manifest\s+fail\s+\.agent\/keyrack\.yml:2:1/)
   })
 })
+
+describe('cli surface', () => {
+  const box = new Sandbox('cli')
+  afterAll(() => box.cleanup())
+
+  test('--owner may come before the command', () => {
+    expect(box.initUnprotected('seaturtle').code).toBe(0)
+    const before = box.run(['--owner', 'seaturtle', 'list', '--json'])
+    const after = box.run(['list', '--json', '--owner', 'seaturtle'])
+    expect(before.code).toBe(0)
+    expect(before.stdout).toBe(after.stdout)
+    expect(JSON.parse(before.stdout).owner).toBe('seaturtle')
+  })
+
+  test('--help piped is plain text (no colour codes) with examples', () => {
+    const r = box.run(['get', '--help'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).not.toContain('\u001b[')
+    expect(r.stdout).toContain('eval "$(keyrack get --for repo --env test)"')
+  })
+
+  test('an unknown command suggests the closest one', () => {
+    const r = box.run(['unlok'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('did you mean `keyrack unlock`?')
+  })
+})
