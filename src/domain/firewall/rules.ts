@@ -11,14 +11,9 @@
  * `sk-` space); check.ts returns the first match, so specific rules come before general ones.
  */
 
-/** mech ids (SPEC §8); a plain union so this table stays free of runtime imports */
-export type MechId =
-  | 'PERMANENT_VIA_REPLICA'
-  | 'PERMANENT_VIA_REFERENCE'
-  | 'EPHEMERAL_VIA_AWS_SSO'
-  | 'EPHEMERAL_VIA_GITHUB_APP'
-  | 'EPHEMERAL_VIA_SESSION'
-  | 'EPHEMERAL_VIA_GITHUB_OIDC'
+// a type-only import: this table stays free of runtime imports
+import type { MechId } from '../../mechs/index.ts'
+export type { MechId }
 
 export type CredentialLifetime = 'long' | 'short'
 
