@@ -31,7 +31,8 @@ beforeEach(() => {
   sandbox.writeRepoManifest(MANIFEST)
 })
 afterEach(() => {
-  const stderr = sandbox.transcript.filter((_, i) => i % 2 === 1).join('\n')
+  // a mask command is the one place a secret may reach stderr: the runner consumes it, never shows it
+  const stderr = sandbox.transcript.filter((_, i) => i % 2 === 1).join('\n').split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n')
   for (const secret of [ASIA, AKIA, XAI, GHP, PROD_SECRET]) expect(stderr).not.toContain(secret)
   sandbox.cleanup()
 })
@@ -122,12 +123,28 @@ describe('CI mode: keys only from the environment', () => {
     expect(r.stdout).not.toContain('PROD_DB_PASSWORD')
   })
 
-  test('GitHub Actions: ::add-mask:: for every granted secret comes first on stdout', () => {
+  test('GitHub Actions: exports carry the masks first, as shell code that echoes them', () => {
     const r = sandbox.run(getTest, { env: { CI: 'true', GITHUB_ACTIONS: 'true', XAI_API_KEY: XAI, AWS_ACCESS_KEY_ID: ASIA } })
     expect(r.code).toBe(0)
+    // stdout stays pure shell code: `eval "$(keyrack get …)"` prints the masks to the step's stdout
     expect(r.stdout).toBe(
-      `::add-mask::${ASIA}\n::add-mask::${XAI}\nexport AWS_ACCESS_KEY_ID='${ASIA}'\nexport XAI_API_KEY='${XAI}'\n`,
+      `printf '%s\\n' '::add-mask::${ASIA}'\nprintf '%s\\n' '::add-mask::${XAI}'\nexport AWS_ACCESS_KEY_ID='${ASIA}'\nexport XAI_API_KEY='${XAI}'\n`,
     )
+  })
+
+  test('GitHub Actions: --output value sends the mask to stderr, where the runner reads it too', () => {
+    const r = sandbox.run(['get', '--key', 'XAI_API_KEY', '--env', 'test', '--output', 'value'], { env: { CI: 'true', GITHUB_ACTIONS: 'true', XAI_API_KEY: XAI, AWS_ACCESS_KEY_ID: ASIA } })
+    expect(r.code).toBe(0)
+    expect(r.stdout).toBe(`${XAI}\n`)
+    expect(r.stderr).toBe(`::add-mask::${XAI}\n`)
+  })
+
+  test('GitHub Actions: eval "$(keyrack get …)" in a step exports the keys and prints no secret', () => {
+    const env = { CI: 'true', GITHUB_ACTIONS: 'true', XAI_API_KEY: XAI, AWS_ACCESS_KEY_ID: ASIA }
+    const r = sandbox.sh(`unset XAI_API_KEY AWS_ACCESS_KEY_ID; eval "$(XAI_API_KEY='${XAI}' AWS_ACCESS_KEY_ID='${ASIA}' "$KEYRACK" ${getTest.join(' ')})"; echo "ok:\${XAI_API_KEY:+set}"`, { env })
+    // the step's stdout shows the mask commands (which the runner consumes), then the script's own output
+    expect(r.stdout).toBe(`::add-mask::${ASIA}\n::add-mask::${XAI}\nok:set\n`)
+    expect(r.stderr).toBe('')
   })
 })
 

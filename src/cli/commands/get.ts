@@ -3,7 +3,7 @@ import { KeyrackKeysUnavailableError } from '../../sdk/errors.ts'
 import { get } from '../../sdk/get.ts'
 import { passphraseSource } from '../io.ts'
 import { isGithubActions } from '../../ci/github-actions.ts'
-import { chooseOutput, githubEnvFile, renderGet, renderMasks, writeGithubEnv } from '../render.ts'
+import { chooseOutput, githubEnvFile, renderGet, renderMasks, shellQuote, writeGithubEnv } from '../render.ts'
 import { action, say, warn, writeStdout } from '../report.ts'
 import { ciArgs, cliContext, forArgs, isCiMode, keyEnvArgs, outputArgs, ownerArgs, passphraseArgs } from './_args.ts'
 
@@ -41,8 +41,17 @@ export default defineCommand({
       // now from the daemon, as every later process will get them
       return get(ctx, input)
     })
-    // on GitHub Actions the masks come first, before any warning or key can reach the log
-    if (isGithubActions(ctx.env)) await writeStdout(renderMasks(result))
+    // on GitHub Actions the masks come first, before any warning or key can reach the log. When stdout
+    // carries the keys it is usually captured (`eval "$(keyrack get …)"`, `X=$(… --output value)`),
+    // so a plain mask line would never reach the runner (and eval would run it as a command):
+    // exports carry the masks as shell code that echoes them; json and value send them to stderr,
+    // which the runner reads for workflow commands too
+    if (isGithubActions(ctx.env)) {
+      const masks = renderMasks(result)
+      if (format === 'exports') await writeStdout(masks.split('\n').filter(Boolean).map((line) => `printf '%s\\n' ${shellQuote(line)}\n`).join(''))
+      else if (format === 'json' || format === 'value') process.stderr.write(masks)
+      else await writeStdout(masks)
+    }
     for (const line of result.warnings) warn(line)
     if (envFile === undefined) return writeStdout(renderGet(result, format))
     const { appended, unchanged } = await writeGithubEnv(result, envFile)
