@@ -3,6 +3,7 @@
  * else goes to stderr with a `keyrack:` prefix, lowercase, no trailing period. Errors print
  * `keyrack: error:` then one `keyrack: hint:` line per next command, and set the exit code.
  */
+import { escapeCommandData } from '../ci/github-actions.ts'
 import { KeyrackError } from '../domain/errors.ts'
 import { KeyrackKeysUnavailableError } from '../sdk/errors.ts'
 
@@ -14,7 +15,11 @@ export const say = (line: string): void => void process.stderr.write(`keyrack: $
 /** writes to stdout and waits until it is handed off, so what follows cannot overtake it */
 export const writeStdout = (text: string): Promise<void> =>
   text === '' ? Promise.resolve() : new Promise((resolve, reject) => void process.stdout.write(text, (error) => (error ? reject(error) : resolve())))
-export const warn = (line: string): void => say(`${paint('33', 'warning:')} ${line}`)
+export const warn = (line: string): void => {
+  say(`${paint('33', 'warning:')} ${line}`)
+  // on GitHub Actions also as an annotation, so a reviewed exception or a stray key shows on the run page
+  if (process.env.GITHUB_ACTIONS === 'true') process.stderr.write(`::warning title=keyrack::${escapeCommandData(line)}\n`)
+}
 export const hint = (line: string): void => say(`${paint('36', 'hint:')} ${line}`)
 
 export function reportError(error: unknown): number {

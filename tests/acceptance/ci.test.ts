@@ -123,6 +123,12 @@ describe('CI mode: keys only from the environment', () => {
     expect(r.stdout).not.toContain('PROD_DB_PASSWORD')
   })
 
+  test('GitHub Actions: warnings are also annotations on the run page', () => {
+    const r = sandbox.run(getTest, { env: { CI: 'true', GITHUB_ACTIONS: 'true', XAI_API_KEY: XAI, AWS_ACCESS_KEY_ID: ASIA, PROD_DB_PASSWORD: PROD_SECRET } })
+    expect(r.code).toBe(0)
+    expect(r.stderr).toContain('::warning title=keyrack::PROD_DB_PASSWORD is set in the environment but not allowlisted for env test')
+  })
+
   test('GitHub Actions: exports carry the masks first, as shell code that echoes them', () => {
     const r = sandbox.run(getTest, { env: { CI: 'true', GITHUB_ACTIONS: 'true', XAI_API_KEY: XAI, AWS_ACCESS_KEY_ID: ASIA } })
     expect(r.code).toBe(0)
