@@ -12,6 +12,7 @@
 import { createContext, type ContextOptions } from './context.ts'
 import { del as delOp, type DelInput } from './sdk/del.ts'
 import { exec as execOp, type ExecInput } from './sdk/exec.ts'
+import { fillPlan as fillPlanOp, type FillPlanInput } from './sdk/fill-plan.ts'
 import { get as getOp, type GetInput } from './sdk/get.ts'
 import { init as initOp, type InitInput } from './sdk/init.ts'
 import { list as listOp } from './sdk/list.ts'
@@ -32,6 +33,11 @@ export const keyrack = {
   set: async (input: SetInput & KeyrackOptions) => setOp(createContext(input), input),
   /** the allowlisted keys of a repo env (`for: 'repo'`) or one key; all or nothing */
   get: async (input: GetInput & KeyrackOptions) => getOp(createContext(input), input),
+  /**
+   * what `keyrack fill` would do for a repo env: each key's state and the exact command that
+   * makes it granted (set / unlock / replace); never prompts by itself, never a secret
+   */
+  fillPlan: async (input: FillPlanInput & KeyrackOptions = {}) => fillPlanOp(createContext(input), input),
   /** runs a command with the granted keys in its environment */
   exec: async (input: ExecInput & KeyrackOptions) => execOp(createContext(input), input),
   /** the owner's host manifest entries, never a secret */

@@ -99,3 +99,18 @@ export async function readSecret(args: { 'secret-stdin'?: boolean }, key: string
     `pipe it in: \`printf %s "$SECRET" | keyrack set --key ${key} … --secret-stdin\` (or run on a terminal)`,
   ])
 }
+
+/**
+ * One passphrase for one command that opens the identity several times (`fill`: the plan, each
+ * `set`, the `unlock`): the last one typed is kept in this process only while it runs, and asked
+ * again after a wrong try. `forget()` drops it. Never stored, never passed on.
+ */
+export function rememberPassphrase(source: PassphraseSource): PassphraseSource & { forget(): void } {
+  let remembered: string | null = null
+  const remember = async (request: { purpose: string; attempt: number }) => {
+    if (request.attempt === 1 && remembered !== null) return remembered
+    remembered = await source(request)
+    return remembered
+  }
+  return Object.assign(remember, { forget: () => void (remembered = null) })
+}

@@ -12,6 +12,7 @@ export const commands: Record<string, Loader> = Object.assign(Object.create(null
   set: () => load(import('./set.ts')),
   get: () => load(import('./get.ts')),
   source: () => load(import('./source.ts')),
+  fill: () => load(import('./fill.ts')),
   exec: () => load(import('./exec.ts')),
   list: () => load(import('./list.ts')),
   del: () => load(import('./del.ts')),
