@@ -55,7 +55,7 @@ describe('keyrack.fillPlan', () => {
     expect(k.SSO).toMatchObject({ state: 'absent', fillable: false, requiredMech: 'EPHEMERAL_VIA_AWS_SSO' })
     expect(k.LEAKY).toMatchObject({ state: 'blocked', action: 'replace' })
     expect(k.LEAKY!.hint.join('\n')).toContain('EPHEMERAL_VIA_AWS_SSO')
-    expect(plan.commands).toEqual([k.BETA!.setCommand, k.SSO!.setCommand, k.SHARED!.setCommand])
+    expect(plan.commands).toEqual([k.BETA!.setCommand!, k.SSO!.setCommand!, k.SHARED!.setCommand!])
     const text = JSON.stringify(plan)
     for (const secret of ['alpha-secret-1', 'AKIAIOSFODNN7EXAMPLE']) expect(text).not.toContain(secret)
 
@@ -87,7 +87,7 @@ describe('keyrack.fillPlan', () => {
   })
 
   test('a bad env is a typed error, as in get', async () => {
-    const error = await keyrack.fillPlan({ ...opts(join(dir, 'none')) }).catch((e: unknown) => e)
+    const error = await keyrack.fillPlan({ home: join(dir, 'none'), cwd: repo, environment: ENVIRONMENT }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(KeyrackUsageError)
     expect((error as Error).message).toContain('say which env')
   })
