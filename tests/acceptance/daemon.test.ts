@@ -356,7 +356,7 @@ describe('the daemon process', () => {
       expect(text).not.toContain(PASS)
     }
     // only the allowlisted variables reach the daemon
-    const names = environ.split('\0').filter(Boolean).map((kv) => kv.split('=')[0])
+    const names = environ.split('\0').filter(Boolean).map((kv) => kv.split('=')[0] ?? '')
     for (const name of names) expect(['PATH', 'HOME', 'USER', 'LOGNAME', 'XDG_RUNTIME_DIR', 'TMPDIR', 'LANG', 'KEYRACK_HOME', 'KEYRACK_SOCK']).toContain(name)
 
     expect(box.run(['get', '--key', 'ALPHA', '--env', 'test', '--output', 'value']).stdout).toBe(`${PLANTED}\n`)
