@@ -77,6 +77,9 @@ export class KeyrackIdentityError extends KeyrackError {
   }
 }
 
+/** the owner was never initialized (no owner.<owner>.json): its keys are simply absent */
+export class KeyrackOwnerUninitializedError extends KeyrackIdentityError {}
+
 /** one key could not be granted (absent, locked, expired) */
 export class KeyrackKeyAbsentError extends KeyrackError {
   constructor(message: string, hint: string[] = []) {

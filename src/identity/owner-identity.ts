@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import * as v from 'valibot'
 import { paths, type Context } from '../context.ts'
-import { KeyrackIdentityError, KeyrackKeyLockedError } from '../domain/errors.ts'
+import { KeyrackIdentityError, KeyrackKeyLockedError, KeyrackOwnerUninitializedError } from '../domain/errors.ts'
 import { decryptWithPassphrase, type AgeIdentity } from './age-file.ts'
 
 export const OwnerConfigSchema = v.strictObject({
@@ -37,7 +37,7 @@ export function readOwnerConfig(ctx: Context): OwnerConfig {
     text = readFileSync(file, 'utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new KeyrackIdentityError(`owner '${ctx.owner}' has no keyrack yet (no ${file})`, [
+      throw new KeyrackOwnerUninitializedError(`owner '${ctx.owner}' has no keyrack yet (no ${file})`, [
         `create it: ${initHint(ctx)}`,
       ])
     throw new KeyrackIdentityError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, [

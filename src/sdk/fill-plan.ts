@@ -10,7 +10,7 @@
  * opens the host manifest only (no vault, no secret) to tell the two apart.
  */
 import type { Context } from '../context.ts'
-import { KeyrackError } from '../domain/errors.ts'
+import { KeyrackOwnerUninitializedError } from '../domain/errors.ts'
 import { meetsGrade, type Grade } from '../domain/grade.ts'
 import { DEFAULT_OWNER, ENV_ALL } from '../domain/names.ts'
 import { readOwnerConfig } from '../identity/owner-identity.ts'
@@ -154,7 +154,7 @@ function isInitialized(ctx: Context): boolean {
     readOwnerConfig(ctx)
     return true
   } catch (error) {
-    if (error instanceof KeyrackError && /has no keyrack yet/.test(error.message)) return false
+    if (error instanceof KeyrackOwnerUninitializedError) return false
     throw error
   }
 }

@@ -7,7 +7,7 @@
  * Heavy modules stay off this path: nothing here prompts, and vaults load lazily.
  */
 import type { Context } from '../context.ts'
-import { KeyrackError, KeyrackKeyLockedError, KeyrackNotAllowlistedError, KeyrackUsageError } from '../domain/errors.ts'
+import { KeyrackError, KeyrackKeyLockedError, KeyrackOwnerUninitializedError, KeyrackNotAllowlistedError, KeyrackUsageError } from '../domain/errors.ts'
 import { blockedAdvice, inspectSecret, withArticle } from '../domain/firewall/check.ts'
 import { isGithubActions } from '../ci/github-actions.ts'
 import { formatGrade, meetsGrade, type Grade } from '../domain/grade.ts'
@@ -190,7 +190,7 @@ export async function get(ctx: Context, input: GetInput): Promise<GetResult> {
         if (error instanceof KeyrackKeyLockedError) locked = error
         // an owner that was never initialized: its keys are absent. (An owner whose host manifest
         // went missing is not: that error, with its restore hint, stops the get.)
-        else if (error instanceof KeyrackError && error.exitCode === 8 && /has no keyrack yet/.test(error.message)) {
+        else if (error instanceof KeyrackOwnerUninitializedError) {
           manifestKeys = new Set()
           uninitialized = true
         }
