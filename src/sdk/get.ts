@@ -173,12 +173,11 @@ export async function get(ctx: Context, input: GetInput): Promise<GetResult> {
         if (!session.canOpenIdentity()) throw new KeyrackKeyLockedError('locked')
         const manifest = await session.manifest()
         manifestKeys = new Set(Object.keys(manifest.keys))
+        const [{ loadVault }, { loadMech }] = await Promise.all([import('../vaults/index.ts'), import('../mechs/index.ts')])
         for (const k of pending()) {
           const slug = k.slugs.find((s) => manifest.keys[s])
           if (!slug) continue
           const entry = manifest.keys[slug]!
-          const { loadVault } = await import('../vaults/index.ts')
-          const { loadMech } = await import('../mechs/index.ts')
           const vault = await loadVault(entry.vault)
           const mech = await loadMech(entry.mech)
           const source = await vault.get(session, { slug, exid: entry.exid })
