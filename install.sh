@@ -5,8 +5,11 @@
 #   curl -fsSL <release-url>/install.sh | sh -s -- --version v0.1.0
 #   ./install.sh --from-source                               build this checkout with Bun
 #
-# A downloaded binary is installed only if its SHA-256 matches the release's SHA256SUMS; when
-# the sums are missing, do not list the binary, or no sha256 tool exists, it fails closed.
+# It picks the asset for this machine: keyrack-<linux|darwin>-<x64|arm64>, with -musl on musl libc
+# (Alpine), and the native arm64 binary for an x64 shell under Rosetta 2 on Apple silicon. A
+# downloaded binary is installed only if its SHA-256 matches the release's SHA256SUMS; when the
+# sums are missing, do not list the binary, or no sha256 tool exists, it fails closed. Running it
+# again with the same release changes nothing (the installed binary's SHA-256 already matches).
 # It never edits shell rc files: when the install dir is not on PATH it prints the line to add.
 set -eu
 
@@ -85,6 +88,28 @@ install_binary() {
   mv -f "$install_dir/.keyrack.tmp.$$" "$install_dir/keyrack" || error "Failed to move keyrack into $(tildify "$install_dir")"
 }
 
+# prints the SHA-256 of $1; fails closed when no tool can compute it
+sha256() {
+  if command -v sha256sum >/dev/null 2>&1; then
+    sha256sum "$1" | awk '{ print $1 }'
+  elif command -v shasum >/dev/null 2>&1; then
+    shasum -a 256 "$1" | awk '{ print $1 }'
+  else
+    error "neither sha256sum nor shasum is installed; cannot verify keyrack, refusing to install"
+  fi
+}
+
+# musl libc (Alpine, Void musl, …): the glibc binary would not start there
+is_musl() {
+  if command -v ldd >/dev/null 2>&1; then
+    ldd --version 2>&1 | grep -qi musl && return 0
+    ldd --version 2>&1 | grep -qiE 'glibc|gnu libc' && return 1
+  fi
+  [ -f /etc/alpine-release ] && return 0
+  for loader in /lib/ld-musl-*.so.1; do [ -e "$loader" ] && return 0; done
+  return 1
+}
+
 if [ "$mode" = source ]; then
   [ -z "$version" ] || error "--version and --from-source cannot be combined (a checkout builds its own version)"
   src=$(CDPATH='' cd -- "$(dirname -- "$0")" 2>/dev/null && pwd) || src=''
@@ -109,22 +134,24 @@ else
   case $(uname -s) in
     Linux) os=linux ;;
     Darwin) os=darwin ;;
-    *) error "unsupported OS '$(uname -s)': keyrack ships binaries for Linux and macOS" ;;
+    *) error "unsupported OS '$(uname -s)': keyrack ships binaries for Linux and macOS (or build from a checkout: ./install.sh --from-source)" ;;
   esac
   case $(uname -m) in
     x86_64 | amd64) arch=x64 ;;
     aarch64 | arm64) arch=arm64 ;;
     *) error "unsupported CPU '$(uname -m)': keyrack ships binaries for x64 and arm64" ;;
   esac
-  # an x64 shell under Rosetta 2 on Apple silicon should get the native binary
+  # an x64 shell under Rosetta 2 on Apple silicon reports x86_64: install the native arm64 binary
   if [ "$os" = darwin ] && [ "$arch" = x64 ] && [ "$(sysctl -n sysctl.proc_translated 2>/dev/null || true)" = 1 ]; then
     arch=arm64
+    echo "Rosetta 2 detected: installing the native arm64 binary"
   fi
-  if [ "$os" = linux ] && { [ -f /etc/alpine-release ] || ldd --version 2>&1 | grep -qi musl; }; then
-    error "musl libc (e.g. Alpine) has no release binary; build from a checkout: ./install.sh --from-source"
+  suffix=''
+  if [ "$os" = linux ] && is_musl; then
+    suffix=-musl
   fi
 
-  asset=keyrack-$os-$arch
+  asset=keyrack-$os-$arch$suffix
   if [ -n "$version" ]; then
     case $version in v*) ;; *) version=v$version ;; esac
     base=$release_url/download/$version
@@ -132,29 +159,39 @@ else
     base=$release_url/latest/download
   fi
 
-  echo "downloading $asset from $base"
   curl --fail --location --silent --show-error --output "$tmp/SHA256SUMS" "$base/SHA256SUMS" ||
-    error "Failed to download SHA256SUMS from $base (does release ${version:-latest} exist? see $release_url)"
-  curl --fail --location --silent --show-error --output "$tmp/$asset" "$base/$asset" ||
-    error "Failed to download $asset from $base"
-
+    error "Failed to download SHA256SUMS from $base (does release ${version:-latest} exist? see $release_url); refusing to install an unverified binary"
   expected=$(awk -v f="$asset" '$2 == f || $2 == "*" f { print $1; exit }' "$tmp/SHA256SUMS") ||
     error "Failed to read SHA256SUMS"
   [ -n "$expected" ] || error "SHA256SUMS does not list $asset; refusing to install an unverified binary"
-  if command -v sha256sum >/dev/null 2>&1; then
-    actual=$(sha256sum "$tmp/$asset" | awk '{ print $1 }') || error "Failed to compute the SHA-256 of $asset"
-  elif command -v shasum >/dev/null 2>&1; then
-    actual=$(shasum -a 256 "$tmp/$asset" | awk '{ print $1 }') || error "Failed to compute the SHA-256 of $asset"
+  case $expected in
+    *[!0-9a-f]* | '') error "SHA256SUMS has a malformed entry for $asset; refusing to install" ;;
+  esac
+  [ ${#expected} -eq 64 ] || error "SHA256SUMS has a malformed entry for $asset; refusing to install"
+
+  if [ -f "$install_dir/keyrack" ] && [ "$(sha256 "$install_dir/keyrack")" = "$expected" ]; then
+    # the same verified binary is already there: nothing to download, nothing to change
+    echo "$asset ${version:-latest} is already installed at $(tildify "$install_dir/keyrack") (SHA-256 matches)"
   else
-    error "neither sha256sum nor shasum is installed; cannot verify $asset, refusing to install"
+    echo "downloading $asset from $base"
+    curl --fail --location --silent --show-error --output "$tmp/$asset" "$base/$asset" ||
+      error "Failed to download $asset from $base"
+    actual=$(sha256 "$tmp/$asset")
+    [ "$actual" = "$expected" ] ||
+      error "SHA-256 mismatch for $asset (expected $expected, got $actual); refusing to install"
+    echo "verified SHA-256 of $asset"
+    install_binary "$tmp/$asset"
   fi
-  [ "$actual" = "$expected" ] ||
-    error "SHA-256 mismatch for $asset (expected $expected, got $actual); refusing to install"
-  echo "verified SHA-256 of $asset"
-  install_binary "$tmp/$asset"
 fi
 
-installed=$("$install_dir/keyrack" --version) || error "Installed $(tildify "$install_dir/keyrack"), but it does not run"
+if ! installed=$("$install_dir/keyrack" --version 2>&1); then
+  # the file is the verified release binary; it just cannot start here
+  case ${suffix:-} in
+    -musl) why="musl builds need the C++ runtime: apk add libstdc++ libgcc" ;;
+    *) why="is this machine really ${os:-this os}/${arch:-this cpu}? check \`uname -sm\`" ;;
+  esac
+  error "installed $(tildify "$install_dir/keyrack"), but it does not start on this machine ($why)"
+fi
 echo "installed keyrack $installed to $(tildify "$install_dir/keyrack")"
 
 case ":${PATH:-}:" in

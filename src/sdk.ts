@@ -56,6 +56,7 @@ export const keyrack = {
   relock: async (input: RelockInput & KeyrackOptions = {}) => relockOp(createContext(input), input),
   /** the owner's daemon and its unlocked keys, never a secret */
   status: async (input: KeyrackOptions = {}) => statusOp(createContext(input)),
-  /** checks the environment keyrack depends on; each check says what to fix */
-  doctor: async (input: KeyrackOptions = {}) => doctorOp(createContext(input), { version: 'sdk' }),
+  /** checks the environment keyrack depends on; each check says what to fix (`checkUpdates`: ask GitHub for the latest release) */
+  doctor: async (input: KeyrackOptions & { checkUpdates?: boolean } = {}) =>
+    doctorOp(createContext(input), { version: 'sdk', checkUpdates: input.checkUpdates }),
 }

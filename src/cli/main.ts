@@ -4,7 +4,7 @@
  */
 import { renderUsage, runCommand, type CommandDef } from 'citty'
 import { commands } from './commands/index.ts'
-import { keyrackCommand, version } from './mount.ts'
+import { keyrackCommand, versionLine } from './mount.ts'
 import { reportError } from './report.ts'
 
 /**
@@ -26,7 +26,7 @@ async function main(rawArgv: string[]): Promise<void> {
     return runDaemonCommand(argv.slice(1))
   }
   if (own.length === 1 && (own[0] === '--version' || own[0] === '-v')) {
-    process.stdout.write(`${version}\n`)
+    process.stdout.write(`${versionLine()}\n`)
     return
   }
   const name = own.find((a) => !a.startsWith('-'))

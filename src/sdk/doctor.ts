@@ -25,9 +25,17 @@ function which(tool: string, env: Context['env']): string | null {
   return null
 }
 
-export async function doctor(ctx: Context, meta: { version: string }): Promise<DoctorCheck[]> {
+export interface DoctorOptions {
+  /** the running keyrack's version ('sdk' when used as a library) */
+  version: string
+  /** ask the releases API for the latest release (the only network call doctor makes) */
+  checkUpdates?: boolean
+}
+
+export async function doctor(ctx: Context, meta: DoctorOptions): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = []
   checks.push({ name: 'keyrack', level: 'info', detail: `${meta.version} on bun ${process.versions.bun ?? 'n/a'} (${process.platform}-${process.arch})` })
+  checks.push(await updateCheck(ctx, meta))
 
   if (!existsSync(ctx.home)) checks.push({ name: 'home', level: 'warn', detail: `${ctx.home} does not exist yet`, fix: 'keyrack init' })
   else {
@@ -101,4 +109,23 @@ export async function doctor(ctx: Context, meta: { version: string }): Promise<D
     }
   } else if (worksite) checks.push({ name: 'repo manifest', level: 'info', detail: `${worksite} has no .agent/keyrack.yml`, fix: 'keyrack init --repo' })
   return checks
+}
+
+async function updateCheck(ctx: Context, meta: DoctorOptions): Promise<DoctorCheck> {
+  const { compareVersions, fetchLatestRelease, INSTALL_COMMAND, readReleaseCheck } = await import('./release-check.ts')
+  let known = readReleaseCheck(ctx)
+  if (meta.checkUpdates) {
+    try {
+      known = await fetchLatestRelease(ctx)
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : 'unknown error'
+      return { name: 'update', level: 'warn', detail: `could not check for a newer release: ${reason}`, fix: 'check the network (or $GITHUB_API_URL), then: keyrack doctor --check-updates' }
+    }
+  }
+  if (!known) return { name: 'update', level: 'info', detail: 'not checked (doctor makes no network call unless asked)', fix: 'keyrack doctor --check-updates' }
+  const when = known.checkedAt.slice(0, 10)
+  if (!/^\d+\.\d+\.\d+/.test(meta.version)) return { name: 'update', level: 'info', detail: `latest release ${known.latest} (checked ${when})` }
+  if (compareVersions(known.latest, meta.version) > 0)
+    return { name: 'update', level: 'warn', detail: `a newer release is known: ${known.latest} (this is ${meta.version}; checked ${when})`, fix: INSTALL_COMMAND }
+  return { name: 'update', level: 'ok', detail: `${meta.version} is the latest release (checked ${when})` }
 }

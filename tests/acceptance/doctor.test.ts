@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { chmodSync } from 'node:fs'
+import { startReleaseServer } from '../fakes/release-server.ts'
 import { Sandbox } from '../helpers/harness.ts'
 
 describe('keyrack doctor', () => {
@@ -66,5 +67,45 @@ describe('cli surface', () => {
     const r = box.run(['unlok'])
     expect(r.code).toBe(2)
     expect(r.stderr).toContain('did you mean `keyrack unlock`?')
+  })
+})
+
+describe('keyrack doctor and newer releases', () => {
+  const box = new Sandbox('doctor-update')
+  // a loopback stand-in for GitHub's releases API (GITHUB_API_URL), whose latest release is newer
+  const server = startReleaseServer({ releases: { 'v99.0.0': box.dir }, latest: 'v99.0.0' })
+  afterAll(() => {
+    server.stop()
+    box.cleanup()
+  })
+  const doctor = async (args: string[]) => (await box.spawn(['doctor', ...args], { env: { GITHUB_API_URL: server.apiUrl } }).done)
+
+  test('makes no network call unless asked, and says how to ask', async () => {
+    expect(box.initUnprotected().code).toBe(0)
+    const r = await doctor(['--json'])
+    expect(r.code).toBe(0)
+    const update = (JSON.parse(r.stdout) as { name: string; level: string; detail: string; fix?: string }[]).find((c) => c.name === 'update')!
+    expect(update.level).toBe('info')
+    expect(update.fix).toBe('keyrack doctor --check-updates')
+    expect(server.requests).toEqual([])
+  })
+
+  test('--check-updates asks the releases API once and says a newer release is known, with the install command', async () => {
+    const r = await doctor(['--check-updates'])
+    expect(server.requests).toEqual(['/api/repos/ehmpathy/keyrack/releases/latest'])
+    expect(r.stdout).toMatch(/update\s+warn\s+a newer release is known: v99\.0\.0/)
+    expect(r.stderr).toContain('keyrack: hint: update: curl -fsSL https://github.com/ehmpathy/keyrack/releases/latest/download/install.sh | sh')
+  })
+
+  test('afterwards a plain doctor still knows it, without asking again', async () => {
+    const r = await doctor([])
+    expect(r.stdout).toMatch(/update\s+warn\s+a newer release is known: v99\.0\.0/)
+    expect(server.requests).toHaveLength(1)
+  })
+
+  test('an unreachable API is a warning that names the retry, not a crash', async () => {
+    const r = await box.spawn(['doctor', '--check-updates'], { env: { GITHUB_API_URL: 'http://127.0.0.1:9/api' } }).done
+    expect(r.stdout).toMatch(/update\s+warn\s+could not check for a newer release/)
+    expect(r.stderr).toContain('keyrack doctor --check-updates')
   })
 })
