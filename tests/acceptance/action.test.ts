@@ -4,13 +4,17 @@
  * against dist/keyrack via KEYRACK_BIN, so nothing is built or installed here.
  * Every credential below is a fake (AWS documentation examples, EXAMPLE-suffixed shapes).
  */
-import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'bun:test'
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse } from 'yaml'
 import { parseGithubEnvFile } from '../../src/ci/github-actions.ts'
+import { packageVersion, sha256File } from '../../build.ts'
+import { startReleaseServer, type ReleaseServer } from '../fakes/release-server.ts'
 import { BIN, ROOT, Sandbox, type RunResult } from '../helpers/harness.ts'
+import { testRelease } from '../helpers/release.ts'
 
 const RUN_SCRIPT = join(ROOT, 'scripts', 'action-run.sh')
 const INSTALL_SCRIPT = join(ROOT, 'scripts', 'action-install.sh')
@@ -67,10 +71,10 @@ describe('action.yml', () => {
     runs: { using: string; steps: { id?: string; shell?: string; run: string; env?: Record<string, string> }[] }
   }
 
-  test('is a composite action with inputs env (required) and version (default source)', () => {
+  test("is a composite action with inputs env (required) and version (default: empty, the action's own tag)", () => {
     expect(action.runs.using).toBe('composite')
     expect(action.inputs.env?.required).toBe(true)
-    expect(action.inputs.version?.default).toBe('source')
+    expect(action.inputs.version?.default).toBe('')
   })
 
   test('its steps run the scripts from the action checkout, and inputs arrive as env vars, never pasted into a script', () => {
@@ -83,7 +87,11 @@ describe('action.yml', () => {
       expect(step.shell).toBe('bash')
       expect(step.run).not.toContain('inputs.')
     }
-    expect(action.runs.steps[0]!.env?.KEYRACK_ACTION_VERSION).toBe('${{ inputs.version }}')
+    expect(action.runs.steps[0]!.env).toEqual({
+      KEYRACK_ACTION_VERSION: '${{ inputs.version }}',
+      KEYRACK_ACTION_REF: '${{ github.action_ref }}',
+      KEYRACK_ACTION_REPOSITORY: '${{ github.action_repository }}',
+    })
     expect(action.runs.steps[1]!.env?.KEYRACK_ACTION_ENV).toBe('${{ inputs.env }}')
     expect(action.runs.steps[1]!.env?.KEYRACK_BIN).toBe(`\${{ steps.${action.runs.steps[0]!.id}.outputs.bin }}`)
   })
@@ -188,16 +196,142 @@ describe('the action check script (simulated GitHub Actions)', () => {
   })
 })
 
-describe('the action install script', () => {
-  test('a version other than source is refused before anything is installed', () => {
-    const r = runScript(INSTALL_SCRIPT, { KEYRACK_ACTION_VERSION: 'v9.9.9', RUNNER_TEMP: join(sandbox.dir, 'runner') })
-    expect(r.code).toBe(2)
-    expect(r.stdout).toContain("::error title=keyrack::version 'v9.9.9' cannot be installed yet: only `version: source` works today")
-    expect(existsSync(join(sandbox.dir, 'runner'))).toBe(false)
+describe('the action install script (simulated runner, loopback release server)', () => {
+  const version = packageVersion()
+  const tag = `v${version}`
+  let release: string
+  let tampered: string
+  let server: ReleaseServer
+  /** the runner's tool cache outlives each test's sandbox, as it outlives jobs on a runner */
+  let toolCache: string
+  beforeAll(async () => {
+    release = await testRelease()
+    toolCache = mkdtempSync(join(tmpdir(), 'keyrack-toolcache-'))
+    tampered = join(toolCache, 'tampered-release')
+    cpSync(release, tampered, { recursive: true })
+    writeFileSync(join(tampered, 'keyrack-linux-x64'), 'tampered', { flag: 'a' })
+    server = startReleaseServer({ releases: { [tag]: release, 'v9.9.9': tampered }, latest: tag })
+  }, 600_000)
+  afterAll(() => {
+    server?.stop()
+    rmSync(toolCache, { recursive: true, force: true })
   })
 
-  test('an input cannot inject a workflow command', () => {
-    const r = runScript(INSTALL_SCRIPT, { KEYRACK_ACTION_VERSION: 'x\n::add-mask::boom', RUNNER_TEMP: join(sandbox.dir, 'runner') })
+  /** what a runner gives the install step: its own temp and tool cache, the step's files, the action's ref */
+  function runner(name: string, extra: Record<string, string | undefined> = {}) {
+    const dir = join(sandbox.dir, name)
+    mkdirSync(join(dir, 'temp'), { recursive: true })
+    return {
+      dir,
+      toolCache,
+      env: {
+        RUNNER_TEMP: join(dir, 'temp'),
+        RUNNER_TOOL_CACHE: toolCache,
+        RUNNER_ARCH: 'X64',
+        GITHUB_PATH: join(dir, 'github_path'),
+        GITHUB_OUTPUT: join(dir, 'github_output'),
+        GITHUB_SERVER_URL: server.base,
+        GITHUB_ACTION_PATH: ROOT,
+        KEYRACK_ACTION_REPOSITORY: 'ehmpathy/keyrack',
+        KEYRACK_ACTION_REF: tag,
+        KEYRACK_ACTION_VERSION: '',
+        ...extra,
+      } as Record<string, string | undefined>,
+    }
+  }
+  async function install(env: Record<string, string | undefined>): Promise<RunResult> {
+    // async: the release server answers from this process
+    const proc = Bun.spawn(['bash', INSTALL_SCRIPT], { cwd: sandbox.repo, env: sandbox.env(env), stdout: 'pipe', stderr: 'pipe' })
+    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+    sandbox.transcript.push(stdout, stderr)
+    return { code, stdout, stderr }
+  }
+  const output = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8') : '')
+  const assetDownloads = () => server.requests.filter((r) => r.startsWith('/ehmpathy/keyrack/releases/') && /\/keyrack-[a-z0-9-]+$/.test(r))
+
+  test("by default installs the release of the action's own tag: verified, tool-cached, on PATH, and the check step runs it", async () => {
+    const r1 = runner('run-1')
+    const before = assetDownloads().length
+    const r = await install(r1.env)
+    if (r.code !== 0) throw new Error(`action-install.sh exited ${r.code}:\n${r.stdout}\n${r.stderr}`)
+    expect(r.stdout).toContain('verified SHA-256 of keyrack-linux-x64')
+    expect(assetDownloads().slice(before)).toEqual([`/ehmpathy/keyrack/releases/download/${tag}/keyrack-linux-x64`])
+    const cached = join(r1.toolCache, 'keyrack', version, 'x64')
+    expect(existsSync(`${cached}.complete`)).toBe(true)
+    expect(sha256File(join(cached, 'keyrack'))).toBe(sha256File(join(release, 'keyrack-linux-x64')))
+    expect(output(r1.env.GITHUB_OUTPUT!)).toBe(`bin=${cached}/keyrack\n`)
+    expect(output(r1.env.GITHUB_PATH!)).toBe(`${cached}\n`)
+    expect(r.stdout).toContain(`keyrack: ${version} (commit testrelease0, linux-x64)`)
+    // the check step, with KEYRACK_BIN from the install step's output, as action.yml wires them
+    const check = runScript(RUN_SCRIPT, actionsEnv({ ...allKeys, KEYRACK_BIN: `${cached}/keyrack` }))
+    expect(check.code).toBe(0)
+    expect(parseGithubEnvFile(readFileSync(githubEnv, 'utf8')).map((a) => a.key)).toEqual(['AWS_ACCESS_KEY_ID', 'DEPLOY_PEM', 'XAI_API_KEY'])
+  }, 120_000)
+
+  test('a later job on the same runner takes it from the tool cache, downloading nothing', async () => {
+    const before = server.requests.length
+    const r2 = runner('run-2')
+    const r = await install(r2.env)
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain(`keyrack: v${version} from the runner's tool cache`)
+    expect(server.requests.length).toBe(before)
+    expect(output(r2.env.GITHUB_OUTPUT!)).toBe(`bin=${join(r2.toolCache, 'keyrack', version, 'x64')}/keyrack\n`)
+  }, 60_000)
+
+  test('a cached binary that changed since it was verified is not used: the release is downloaded and verified again', async () => {
+    const cached = join(toolCache, 'keyrack', version, 'x64', 'keyrack')
+    writeFileSync(cached, '#!/bin/sh\necho evil\n')
+    const before = assetDownloads().length
+    const r = await install(runner('run-3').env)
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('verified SHA-256 of keyrack-linux-x64')
+    expect(assetDownloads().length).toBe(before + 1)
+    expect(sha256File(cached)).toBe(sha256File(join(release, 'keyrack-linux-x64')))
+  }, 60_000)
+
+  test('a tampered release fails the step: nothing installed, nothing cached, no output', async () => {
+    const r4 = runner('run-4', { KEYRACK_ACTION_VERSION: 'v9.9.9' })
+    const r = await install(r4.env)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('SHA-256 mismatch for keyrack-linux-x64')
+    expect(r.stdout).toContain('::error title=keyrack::could not install keyrack v9.9.9')
+    expect(existsSync(join(r4.toolCache, 'keyrack', '9.9.9'))).toBe(false)
+    expect(output(r4.env.GITHUB_OUTPUT!)).toBe('')
+  }, 60_000)
+
+  test('`version: latest` installs the latest release and caches it under its version', async () => {
+    const r5 = runner('run-5', { KEYRACK_ACTION_VERSION: 'latest', RUNNER_TOOL_CACHE: join(sandbox.dir, 'toolcache-2') })
+    const r = await install(r5.env)
+    expect(r.code).toBe(0)
+    expect(server.requests).toContain('/ehmpathy/keyrack/releases/latest/download/keyrack-linux-x64')
+    expect(existsSync(join(sandbox.dir, 'toolcache-2', 'keyrack', version, 'x64.complete'))).toBe(true)
+  }, 60_000)
+
+  test('a ref that is not a release tag (a branch) builds the action checkout, as `version: source` does', async () => {
+    // a throwaway checkout (sharing node_modules), so the build never rewrites this repo's dist/
+    const checkout = join(sandbox.dir, 'action-checkout')
+    mkdirSync(join(checkout, 'scripts'), { recursive: true })
+    for (const name of ['src', 'build.ts', 'install.sh', 'package.json', 'tsconfig.json', 'bunfig.toml', 'scripts/action-install.sh'])
+      cpSync(join(ROOT, name), join(checkout, name), { recursive: true })
+    symlinkSync(join(ROOT, 'node_modules'), join(checkout, 'node_modules'))
+    const r6 = runner('run-6', { KEYRACK_ACTION_REF: 'main', GITHUB_ACTION_PATH: checkout })
+    const before = server.requests.length
+    const r = await install(r6.env)
+    if (r.code !== 0) throw new Error(`action-install.sh exited ${r.code}:\n${r.stdout}\n${r.stderr}`)
+    expect(r.stdout).toContain("the action runs at ref 'main', which is not a release tag: building keyrack from the action's checkout")
+    expect(server.requests.length).toBe(before)
+    expect(output(r6.env.GITHUB_OUTPUT!)).toBe(`bin=${join(r6.dir, 'temp', 'keyrack', 'bin', 'keyrack')}\n`)
+  }, 120_000)
+
+  test('a version that is neither a release, latest nor source is refused before anything is installed', async () => {
+    const r = await install(runner('run-7', { KEYRACK_ACTION_VERSION: 'nightly' }).env)
+    expect(r.code).toBe(2)
+    expect(r.stdout).toContain("::error title=keyrack::version 'nightly' is not a release (e.g. v0.2.0), `latest` or `source`")
+    expect(existsSync(join(sandbox.dir, 'run-7', 'temp', 'keyrack'))).toBe(false)
+  })
+
+  test('an input cannot inject a workflow command', async () => {
+    const r = await install(runner('run-8', { KEYRACK_ACTION_VERSION: 'x\n::add-mask::boom' }).env)
     expect(r.code).toBe(2)
     expect(r.stdout.split('\n').filter((l) => l.startsWith('::'))).toHaveLength(1)
   })

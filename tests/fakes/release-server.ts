@@ -2,11 +2,12 @@
  * A loopback stand-in for GitHub's release downloads and its releases API, with the same URL
  * contract the real ones have:
  *
- *   GET <base>/releases/download/<tag>/<asset>      an asset of release <tag>
- *   GET <base>/releases/latest/download/<asset>     an asset of the latest release
- *   GET <base>/api/repos/<owner>/<repo>/releases/latest   {"tag_name": …, "html_url": …}
+ *   GET <base>[/<owner>/<repo>]/releases/download/<tag>/<asset>   an asset of release <tag>
+ *   GET <base>[/<owner>/<repo>]/releases/latest/download/<asset>  an asset of the latest release
+ *   GET <base>/api/repos/<owner>/<repo>/releases/latest           {"tag_name": …, "html_url": …}
  *
- * so install.sh gets `KEYRACK_RELEASE_URL=<base>/releases` and keyrack `GITHUB_API_URL=<base>/api`.
+ * so install.sh gets `KEYRACK_RELEASE_URL=<base>/releases`, the Action `GITHUB_SERVER_URL=<base>`
+ * (it asks <server>/<owner>/<repo>/releases/…, as on github.com) and keyrack `GITHUB_API_URL=<base>/api`.
  * Each release is a folder on disk (tests copy a built release and may tamper with it). Every
  * request is logged, so a test can tell which asset was fetched. Listens on 127.0.0.1 only.
  */
@@ -38,9 +39,9 @@ export function startReleaseServer(options: { releases: Record<string, string>; 
     fetch(request) {
       const path = decodeURIComponent(new URL(request.url).pathname)
       requests.push(path)
-      let m = /^\/releases\/download\/([^/]+)\/([^/]+)$/.exec(path)
+      let m = /^(?:\/[^/]+\/[^/]+)?\/releases\/download\/([^/]+)\/([^/]+)$/.exec(path)
       if (m) return serveFile(options.releases[m[1]!], m[2]!)
-      m = /^\/releases\/latest\/download\/([^/]+)$/.exec(path)
+      m = /^(?:\/[^/]+\/[^/]+)?\/releases\/latest\/download\/([^/]+)$/.exec(path)
       if (m) return serveFile(options.latest ? options.releases[options.latest] : undefined, m[1]!)
       m = /^\/api\/repos\/([^/]+)\/([^/]+)\/releases\/latest$/.exec(path)
       if (m) {
