@@ -22,6 +22,7 @@ import { unlock as unlockOp, type UnlockInput } from './sdk/unlock.ts'
 import { relock as relockOp, type RelockInput } from './sdk/relock.ts'
 import { status as statusOp } from './sdk/status.ts'
 import { doctor as doctorOp } from './sdk/doctor.ts'
+import { importKeys, type ImportInput } from './sdk/import.ts'
 
 /** where and as whom to act: owner, KEYRACK_HOME, cwd, environment, passphrase source */
 export type KeyrackOptions = ContextOptions
@@ -56,6 +57,11 @@ export const keyrack = {
   relock: async (input: RelockInput & KeyrackOptions = {}) => relockOp(createContext(input), input),
   /** the owner's daemon and its unlocked keys, never a secret */
   status: async (input: KeyrackOptions = {}) => statusOp(createContext(input)),
+  /**
+   * brings rhachet's keyrack of the owner (human ↔ rhachet's default owner) into keyrack: same vault,
+   * mech and timestamps, all or nothing, rhachet's files only read; `dryRun` returns the plan
+   */
+  import: async (input: ImportInput & KeyrackOptions) => importKeys(createContext(input), input),
   /** checks the environment keyrack depends on; each check says what to fix (`checkUpdates`: ask GitHub for the latest release) */
   doctor: async (input: KeyrackOptions & { checkUpdates?: boolean } = {}) =>
     doctorOp(createContext(input), { version: 'sdk', checkUpdates: input.checkUpdates }),

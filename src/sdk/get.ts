@@ -19,6 +19,7 @@ import { readDirectFile } from '../vaults/os.direct.ts'
 import { existsSync } from 'node:fs'
 import { KeyrackKeysUnavailableError } from './errors.ts'
 import { hints } from './hints.ts'
+import { hasRhachetKeyrack } from '../import/rhachet-paths.ts'
 import { OwnerSession } from './session.ts'
 import { lookupDaemon } from './daemon-lookup.ts'
 
@@ -276,10 +277,12 @@ function absentReport(ctx: Context, k: AllowlistedKey, target: Target, uninitial
   // a key the repo lists under env.all is meant to be set once, for every env
   const fromAll = target.manifest !== null && !target.manifest.envs.get(k.env)?.some((s) => s.key === k.key)
   const set = hints.set(ctx, { key: k.key, env: fromAll ? ENV_ALL : k.env, mech, vault: 'os.secure' }) + (mech ? '' : ' (choose the mech: `keyrack set --help` lists them)')
+  // keys kept in rhachet's keyrack come over in one command, with nothing to retype
+  const fromRhachet = hasRhachetKeyrack(ctx) ? [`if it is in rhachet's keyrack, bring every key over: ${hints.importRhachet(ctx)}`] : []
   return {
     key: k.key, env: k.env, slug: k.slugs[0]!, state: 'absent',
     reason: uninitialized ? `owner '${ctx.owner}' has no keyrack yet` : 'not in the host manifest',
-    hint: uninitialized ? [`create it: \`${hints.init(ctx)}\`, then: ${set}`] : [set],
+    hint: [...fromRhachet, ...(uninitialized ? [`create it: \`${hints.init(ctx)}\`, then: ${set}`] : [set])],
   }
 }
 

@@ -11,4 +11,5 @@ export const hints = {
   unlockKey: (ctx: Context, key: string, env: string): string => `ask a human to run \`keyrack unlock --key ${key} --env ${env}${ownerFlag(ctx)}\``,
   init: (ctx: Context): string => `keyrack init${ownerFlag(ctx)}`,
   del: (ctx: Context, key: string, env: string): string => `keyrack del --key ${key} --env ${env}${ownerFlag(ctx)}`,
+  importRhachet: (ctx: Context): string => `keyrack import --from rhachet${ownerFlag(ctx)}`,
 }

