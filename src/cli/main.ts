@@ -1,11 +1,20 @@
 /**
- * The keyrack binary's entry point. citty parses and dispatches; we handle --help/--version
- * ourselves so that flags after `--` (the command `exec` runs) are never mistaken for ours.
+ * The keyrack binary's entry point. citty parses and dispatches; we route --help/--version and
+ * unknown commands ourselves so that flags after `--` (the command `exec` runs) are never
+ * mistaken for ours, and so that the help is our own renderer's (help.ts). Each command checks
+ * its own flags and arguments (argv.ts, through `action()`), here and when mounted in a host CLI.
  */
-import { renderUsage, runCommand, type CommandDef } from 'citty'
+import { runCommand, type CommandDef } from 'citty'
 import { commands } from './commands/index.ts'
-import { keyrackCommand, versionLine } from './mount.ts'
+import { keyrackCommand, version, versionLine } from './mount.ts'
 import { reportError } from './report.ts'
+
+/** flags that keyrack itself takes before a command */
+const GLOBAL_FLAGS: [string, string][] = [
+  ['--owner <name>', 'whose keys (also after the command); also KEYRACK_OWNER'],
+  ['-h, --help', 'this help; `keyrack <command> --help` for a command'],
+  ['-v, --version', 'print the version'],
+]
 
 /**
  * `keyrack --owner seaturtle list` reads as naturally as `keyrack list --owner seaturtle`:
@@ -17,39 +26,55 @@ function hoistGlobalFlags(argv: string[]): string[] {
   return argv
 }
 
+/** the help of `keyrack`, `keyrack CMD` or `keyrack GROUP SUB`, named by the words in `path` */
+async function help(path: string[]): Promise<string> {
+  const { renderHelp } = await import('./help.ts')
+  const load = path[0] ? commands[path[0]] : undefined
+  if (!load) return renderHelp(keyrackCommand as CommandDef, 'keyrack', undefined, { version, globalFlags: GLOBAL_FLAGS })
+  const cmd = await load()
+  const subs = (typeof cmd.subCommands === 'function' ? await cmd.subCommands() : await cmd.subCommands) as Record<string, CommandDef> | undefined
+  const sub = path[1] && subs ? subs[path[1]] : undefined
+  return sub ? renderHelp(sub, `keyrack ${path[0]} ${path[1]}`) : renderHelp(cmd, `keyrack ${path[0]}`)
+}
+
 async function main(rawArgv: string[]): Promise<void> {
   const argv = hoistGlobalFlags(rawArgv)
   const dashdash = argv.indexOf('--')
   const own = dashdash < 0 ? argv : argv.slice(0, dashdash)
-  if (own[0] === '__daemon') {
+  const first = own[0]
+  if (first === '__daemon') {
     const { runDaemonCommand } = await import('./daemon-entry.ts')
     return runDaemonCommand(argv.slice(1))
   }
-  if (own.length === 1 && (own[0] === '--version' || own[0] === '-v')) {
+  if (own.length === 1 && (first === '--version' || first === '-v')) {
     process.stdout.write(`${versionLine()}\n`)
     return
   }
-  const name = own.find((a) => !a.startsWith('-'))
-  if (own.length === 0 || own.includes('--help') || own.includes('-h') || own[0] === 'help') {
-    const sub = name && name !== 'help' ? commands[name] : own[0] === 'help' && own[1] ? commands[own[1]] : undefined
-    let usage = sub ? await renderUsage(await sub(), keyrackCommand as CommandDef) : await renderUsage(keyrackCommand as CommandDef)
-    // a command group (`keyrack recipients add --help`): the help of the subcommand named next
-    const group = sub ? await sub() : undefined
-    const nested = group?.subCommands && own.filter((a) => !a.startsWith('-'))[own[0] === 'help' ? 2 : 1]
-    const child = nested ? (group.subCommands as Record<string, CommandDef>)[nested] : undefined
-    if (child) usage = await renderUsage(child, { meta: { name: `keyrack ${own[0] === 'help' ? own[1] : name}` } } as CommandDef)
-    // citty colours its usage; plain text when piped or when NO_COLOR is set
-    const plain = !process.stdout.isTTY || Boolean(process.env.NO_COLOR)
-    process.stdout.write(`${plain ? usage.replace(/\u001b\[[0-9;]*m/g, '') : usage}\n`)
-    if (own.length === 0) process.exitCode = 2
+  const words = own.filter((a) => !a.startsWith('-'))
+  if (first === undefined || first === 'help' || first === '--help' || first === '-h' || (commands[first] && (own.includes('--help') || own.includes('-h')))) {
+    const usage = await help(first === 'help' || first === '--help' || first === '-h' ? words.filter((w) => w !== 'help') : words)
+    process.stdout.write(usage)
+    // `keyrack` alone is a usage error that shows the help
+    if (first === undefined) process.exitCode = 2
     return
   }
-  if (!name || !commands[name]) {
-    const known = Object.keys(commands)
-    const guess = name ? known.find((k) => k.startsWith(name.slice(0, 2))) : undefined
+  if (!commands[first]) {
     const { KeyrackUsageError } = await import('../domain/errors.ts')
+    const { closest } = await import('../domain/suggest.ts')
+    const { showToken } = await import('./argv.ts')
+    const known = Object.keys(commands)
+    if (first.startsWith('-')) {
+      process.exitCode = reportError(
+        new KeyrackUsageError(`unknown flag ${showToken(first)} before the command`, [
+          'flags go after the command, e.g. `keyrack get --for repo --env test`; only `--owner NAME` may come first',
+          `commands: ${known.join(', ')}`,
+        ]),
+      )
+      return
+    }
+    const guess = closest(first, known)
     process.exitCode = reportError(
-      new KeyrackUsageError(`unknown command '${(name ?? '').slice(0, 20)}'`, [guess ? `did you mean \`keyrack ${guess}\`?` : `commands: ${known.join(', ')}`]),
+      new KeyrackUsageError(`unknown command ${showToken(first)}`, [guess ? `did you mean \`keyrack ${guess}\`?` : `commands: ${known.join(', ')} (\`keyrack --help\`)`]),
     )
     return
   }

@@ -4,7 +4,9 @@
  * `keyrack: error:` then one `keyrack: hint:` line per next command, and set the exit code.
  */
 import { escapeCommandData } from '../ci/github-actions.ts'
+import type { ArgsDef, CommandDef } from 'citty'
 import { KeyrackError } from '../domain/errors.ts'
+import { checkArgv, setArgvRules, type ArgvRules } from './argv.ts'
 import { KeyrackKeysUnavailableError } from '../sdk/errors.ts'
 
 const useColor = (): boolean => Boolean(process.stderr.isTTY) && !process.env.NO_COLOR
@@ -45,13 +47,27 @@ export function reportError(error: unknown): number {
   return 1
 }
 
-/** wraps a command's run so that the same output and exit codes hold when mounted in a host CLI */
-export function action<A>(fn: (args: A) => Promise<void>): (ctx: { args: A }) => Promise<void> {
-  return async ({ args }) => {
+/**
+ * Wraps a command's run: its argv is checked against its own `args` first (unknown flags and
+ * arguments are refused, see argv.ts), and errors become `keyrack: error:` + exit code, so the
+ * same output and exit codes hold when mounted in a host CLI.
+ */
+export function action<A>(
+  fn: (args: A, rawArgs: string[]) => Promise<void>,
+  rules: ArgvRules = {},
+): (ctx: { args: A; rawArgs: string[]; cmd: CommandDef<any> }) => Promise<void> {
+  const run = async ({ args, rawArgs, cmd }: { args: A; rawArgs: string[]; cmd: CommandDef<any> }) => {
     try {
-      await fn(args)
+      const meta = await resolve(cmd.meta)
+      checkArgv(rawArgs, ((await resolve(cmd.args)) ?? {}) as ArgsDef, `keyrack ${meta?.name ?? ''}`.trim(), rules)
+      await fn(args, rawArgs)
     } catch (error) {
       process.exitCode = reportError(error)
     }
   }
+  setArgvRules(run, rules)
+  return run
 }
+
+const resolve = <T>(value: T | (() => T | Promise<T>) | Promise<T>): Promise<T> =>
+  Promise.resolve(typeof value === 'function' ? (value as () => T | Promise<T>)() : value)

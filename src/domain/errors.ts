@@ -15,6 +15,9 @@ export const EXIT_CODES = {
   vault: 6,
   manifestInvalid: 7,
   identity: 8, // wrong passphrase, no identity matched, not initialized
+  environment: 9, // the machine: an unsafe keyrack home or socket directory, a full disk, an unwritable file
+  commandNotExecutable: 126, // exec: the command exists but cannot run (as a shell says)
+  commandNotFound: 127, // exec: no such command (as a shell says)
 } as const
 export type ExitCodeName = keyof typeof EXIT_CODES
 
@@ -35,6 +38,24 @@ export class KeyrackError extends Error {
 export class KeyrackUsageError extends KeyrackError {
   constructor(message: string, hint: string[] = []) {
     super(message, { hint, exit: 'usage' })
+  }
+}
+
+/**
+ * The machine is not in a state keyrack can work in safely or at all: an unsafe keyrack home or
+ * socket directory, a full disk, a file keyrack must write that cannot be written. Not a bug in
+ * keyrack (exit 1 is kept for those) and not the user's input: the fix is on the machine.
+ */
+export class KeyrackEnvironmentError extends KeyrackError {
+  constructor(message: string, hint: string[] = []) {
+    super(message, { hint, exit: 'environment' })
+  }
+}
+
+/** `keyrack exec`: the command after `--` is missing (127) or cannot be executed (126), as a shell reports it */
+export class KeyrackCommandError extends KeyrackError {
+  constructor(message: string, hint: string[], exit: 'commandNotFound' | 'commandNotExecutable') {
+    super(message, { hint, exit })
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process'
 import type { Context } from '../context.ts'
-import { KeyrackUsageError } from '../domain/errors.ts'
+import { KeyrackCommandError, KeyrackUsageError } from '../domain/errors.ts'
 import { allowlistFor } from '../manifests/repo.ts'
 import { get, resolveTargets, type GetInput, type GetResult } from './get.ts'
 
@@ -47,16 +47,21 @@ export async function exec(ctx: Context, input: ExecInput): Promise<ExecResult> 
   for (const [signal, handler] of handlers) process.on(signal, handler)
   try {
     return await new Promise<ExecResult>((resolve, reject) => {
-      child.once('error', (error: NodeJS.ErrnoException) =>
-        reject(
-          error.code === 'ENOENT'
-            ? new KeyrackUsageError(`command not found: ${file}`, ['check the command after `--` and your PATH'])
-            : error,
-        ),
-      )
+      child.once('error', (error: NodeJS.ErrnoException) => reject(spawnError(file, error)))
       child.once('exit', (exitCode, signal) => resolve({ exitCode, signal, result }))
     })
   } finally {
     for (const [signal, handler] of handlers) process.off(signal, handler)
   }
+}
+
+/** a command that cannot start exits as a shell would say it: 127 not found, 126 not executable */
+function spawnError(file: string, error: NodeJS.ErrnoException): Error {
+  // the command's name is the caller's own argv, never a secret; keep it short
+  const shown = JSON.stringify(file.length > 60 ? `${file.slice(0, 60)}…` : file)
+  if (error.code === 'ENOENT')
+    return new KeyrackCommandError(`command not found: ${shown}`, ['check the command after `--` (is it installed and on your PATH?)'], 'commandNotFound')
+  if (error.code === 'EACCES' || error.code === 'EISDIR' || error.code === 'ENOEXEC')
+    return new KeyrackCommandError(`command cannot be executed: ${shown} (${error.code})`, ['check that it is an executable file (`chmod +x` it if it is your script)'], 'commandNotExecutable')
+  return error
 }

@@ -27,13 +27,22 @@ export const outputArgs = {
 } as const satisfies ArgsDef
 
 export const ciArgs = {
-  ci: { type: 'boolean', description: 'CI mode (also when CI=true): keys come only from the environment' },
+  ci: { type: 'boolean', description: 'CI mode (also when $CI is set and not false/0): keys come only from the environment', negativeDescription: 'not CI mode, whatever $CI says' },
 } as const satisfies ArgsDef
 
 export function cliContext(args: { owner?: string }, passphrase?: PassphraseSource): Context {
   return createContext({ owner: args.owner, passphrase })
 }
 
-/** CI mode is on with --ci or CI=true (as every CI system sets it) */
+/** the values of `CI` that say "not CI" (compared lower-case, trimmed) */
+const CI_OFF = new Set(['', 'false', '0', 'no', 'off'])
+
+/**
+ * CI mode: `--ci` / `--no-ci` decide; otherwise the `CI` variable CI systems set. Any value but
+ * an explicit no counts, in any case (`true`, `True` on AppVeyor, `TRUE`, `1`, or a system's own
+ * name such as Woodpecker's `woodpecker`); `false`, `0`, `no`, `off` or empty mean not CI, so a
+ * job can leave CI mode with `CI=false`. Erring towards CI mode is safe: it reads keys only from
+ * the environment and never touches the keyrack home.
+ */
 export const isCiMode = (args: { ci?: boolean }, env: Record<string, string | undefined> = process.env): boolean =>
-  args.ci === true || env.CI === 'true' || env.CI === '1'
+  args.ci ?? (env.CI !== undefined && !CI_OFF.has(env.CI.trim().toLowerCase()))

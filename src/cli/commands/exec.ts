@@ -38,5 +38,5 @@ export default defineCommand({
       return
     }
     process.exitCode = exitCode ?? 1
-  }),
+  }, { dashdash: 'put the command to run after `--`: `keyrack exec --for repo --env test -- npm test`' }),
 })

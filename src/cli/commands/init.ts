@@ -47,7 +47,7 @@ export default defineCommand({
   },
   args: initArgs,
   // citty keeps one value per flag; --recipient is repeatable, so read every one from the raw argv
-  run: (context) => action((args: typeof context.args) => runInit(args, repeatedFlag(context.rawArgs, 'recipient')))(context),
+  run: action<ParsedArgs<typeof initArgs>>((args, rawArgs) => runInit(args, repeatedFlag(rawArgs, 'recipient')), { repeatable: ['recipient'] }),
 })
 
 async function runInit(args: ParsedArgs<typeof initArgs>, recipients: string[]): Promise<void> {

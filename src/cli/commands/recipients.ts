@@ -4,6 +4,8 @@
  */
 import { defineCommand, type ArgsDef } from 'citty'
 import { KeyrackUsageError } from '../../domain/errors.ts'
+import { closest } from '../../domain/suggest.ts'
+import { showToken } from '../argv.ts'
 import { addRecipients, listRecipients, removeRecipients, type RecipientsResult } from '../../sdk/recipients.ts'
 import { passphraseSource } from '../io.ts'
 import { table } from '../render.ts'
@@ -26,14 +28,14 @@ function print(result: RecipientsResult, json: boolean | undefined): void {
 }
 
 const list = defineCommand({
-  meta: { name: 'list', description: "who can decrypt the owner's files: its own key and backup keys\n\nexamples:\n  keyrack recipients list\n  keyrack recipients list --owner seaturtle --json" },
+  meta: { name: 'recipients list', description: "who can decrypt the owner's files: its own key and backup keys\n\nexamples:\n  keyrack recipients list\n  keyrack recipients list --owner seaturtle --json" },
   args: { ...ownerArgs, json: { type: 'boolean', description: 'print JSON' }, ...passphraseArgs },
   run: action(async (args) => print(await listRecipients(cliContext(args, passphraseSource(args))), args.json)),
 })
 
 const add = defineCommand({
   meta: {
-    name: 'add',
+    name: 'recipients add',
     description: 'add a backup key and re-encrypt the host manifest and every os.secure secret to it\n\n' +
       'examples:\n  age-keygen -o backup.txt && keyrack recipients add "$(age-keygen -y backup.txt)"   # keep backup.txt offline\n' +
       '  keyrack recipients add ~/.ssh/id_ed25519_backup.pub',
@@ -44,12 +46,12 @@ const add = defineCommand({
     if (result.changed.length === 0) say('already a recipient; nothing was changed')
     else say(`added ${result.changed.length} recipient${result.changed.length === 1 ? '' : 's'}; re-encrypted ${result.reencrypted.length} file${result.reencrypted.length === 1 ? '' : 's'}`)
     print(result, args.json)
-  }),
+  }, { variadic: true }),
 })
 
 const remove = defineCommand({
   meta: {
-    name: 'remove',
+    name: 'recipients remove',
     description: "remove a backup key and re-encrypt the owner's files without it\n\nexamples:\n  keyrack recipients remove age1…\n  keyrack recipients remove ~/.ssh/id_ed25519_backup.pub --owner seaturtle",
   },
   args: { ...keyArgs, ...ownerArgs, json: { type: 'boolean', description: 'print JSON' }, ...passphraseArgs },
@@ -59,7 +61,7 @@ const remove = defineCommand({
     // re-encryption cannot reach copies made earlier (backups, synced folders)
     warn('copies of these files made before now still open with the removed key; if it leaked, rotate the secrets too')
     print(result, args.json)
-  }),
+  }, { variadic: true }),
 })
 
 const SUBCOMMANDS = { list, add, remove }
@@ -76,7 +78,12 @@ export default defineCommand({
   setup({ rawArgs }) {
     // citty would report an unknown subcommand as an internal error; make it a usage error
     const name = rawArgs.find((a) => !a.startsWith('-'))
-    if (name !== undefined && !(name in SUBCOMMANDS))
-      throw new KeyrackUsageError(`unknown subcommand 'recipients ${name.slice(0, 20)}'`, ['use `keyrack recipients list`, `keyrack recipients add KEY` or `keyrack recipients remove KEY`'])
+    if (name !== undefined && !(name in SUBCOMMANDS)) {
+      const guess = closest(name, Object.keys(SUBCOMMANDS))
+      throw new KeyrackUsageError(`unknown command ${showToken(name)} of \`keyrack recipients\``, [
+        ...(guess ? [`did you mean \`keyrack recipients ${guess}\`?`] : []),
+        'use `keyrack recipients list`, `keyrack recipients add KEY` or `keyrack recipients remove KEY`',
+      ])
+    }
   },
 })

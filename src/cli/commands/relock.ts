@@ -14,5 +14,5 @@ export default defineCommand({
     const result = await relock(cliContext(args), { key: args.key, env: args.env })
     if (!result.running) return say(`nothing unlocked for owner '${result.owner}' (no daemon running)`)
     say(`relocked ${result.removed} key${result.removed === 1 ? '' : 's'}; ${result.remaining === 0 ? 'daemon stopped' : `${result.remaining} still unlocked`}`)
-  }),
+  }, { unknown: { all: '`keyrack relock` with no flag forgets every key (and stops the daemon)' } }),
 })
