@@ -3,15 +3,40 @@
  * `--passphrase-stdin` / `--passphrase-fd N`. Interaction happens only on a TTY; without one,
  * commands fail with guidance instead of waiting for input that cannot come.
  */
-import { readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync } from 'node:fs'
+import tty from 'node:tty'
 import type { PassphraseSource } from '../context.ts'
 import { KeyrackUsageError } from '../domain/errors.ts'
 
 export const isInteractive = (): boolean => Boolean(process.stdin.isTTY && process.stderr.isTTY)
 
+/**
+ * Whether a hidden prompt can be shown: a human sees stderr on a terminal, and types either on
+ * stdin or — when stdin carries data, as in `printf %s "$KEY" | keyrack set … --secret-stdin` —
+ * on the controlling terminal, as ssh, sudo and age do. A caller that captures stderr (an agent,
+ * a script) never gets a prompt on the human's terminal.
+ */
+export function canPrompt(): boolean {
+  if (!process.stderr.isTTY) return false
+  if (process.stdin.isTTY) return true
+  try {
+    closeSync(openSync('/dev/tty', 'r'))
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** the terminal a human types on: stdin when it is one, else the controlling terminal */
+function terminalInput(): { stream: tty.ReadStream; close(): void } {
+  if (process.stdin.isTTY) return { stream: process.stdin as tty.ReadStream, close: () => void process.stdin.pause() }
+  const stream = new tty.ReadStream(openSync('/dev/tty', 'r'))
+  return { stream, close: () => stream.destroy() }
+}
+
 /** reads a line from the terminal without echoing it */
 export function readHidden(prompt: string): Promise<string> {
-  const stdin = process.stdin
+  const { stream: stdin, close } = terminalInput()
   process.stderr.write(prompt)
   return new Promise((resolve, reject) => {
     let input = ''
@@ -20,8 +45,8 @@ export function readHidden(prompt: string): Promise<string> {
     stdin.setEncoding('utf8')
     const finish = (error?: Error) => {
       stdin.setRawMode(false)
-      stdin.pause()
       stdin.off('data', onData)
+      close()
       process.stderr.write('\n')
       if (error) reject(error)
       else resolve(input)
@@ -61,14 +86,14 @@ export function passphraseSource(args: PassphraseArgs, options: { stdinTaken?: b
     const fd = Number.parseInt(fdArg, 10)
     if (!Number.isInteger(fd) || fd < 0 || String(fd) !== fdArg.trim())
       throw new KeyrackUsageError('`--passphrase-fd` takes a file descriptor number', ['e.g. `--passphrase-fd 3 3<passphrase.txt`'])
-    return once(async () => firstLine(readFileSync(fd, 'utf8')))
+    return once(async () => firstLine(readPassphraseFd(fd)))
   }
   if (args['passphrase-stdin']) {
     if (options.stdinTaken)
       throw new KeyrackUsageError('stdin cannot carry both the secret and the passphrase', ['pass the passphrase with `--passphrase-fd 3 3<file` instead'])
     return once(async () => firstLine(await readStdin()))
   }
-  if (!isInteractive()) return undefined
+  if (!canPrompt()) return undefined
   return async ({ purpose, attempt }) => {
     if (attempt > 3) return null
     if (attempt > 1) process.stderr.write('keyrack: wrong passphrase, try again\n')
@@ -77,6 +102,19 @@ export function passphraseSource(args: PassphraseArgs, options: { stdinTaken?: b
     const again = await readHidden('keyrack: the same passphrase again: ')
     if (again !== first) throw new KeyrackUsageError('the two passphrases differ', ['run the command again'])
     return first
+  }
+}
+
+/** the passphrase on `--passphrase-fd N`; a descriptor that is not open is a usage error, not a crash */
+function readPassphraseFd(fd: number): string {
+  try {
+    return readFileSync(fd, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    const open = `open it for keyrack in the same command: \`--passphrase-fd ${fd} ${fd}<~/.config/keyrack-passphrase\``
+    if (code === 'EBADF') throw new KeyrackUsageError(`\`--passphrase-fd ${fd}\`: file descriptor ${fd} is not open`, [open])
+    if (code === 'EISDIR') throw new KeyrackUsageError(`\`--passphrase-fd ${fd}\`: file descriptor ${fd} is a directory`, [open])
+    throw new KeyrackUsageError(`\`--passphrase-fd ${fd}\`: cannot read file descriptor ${fd} (${code ?? 'error'})`, [open])
   }
 }
 
@@ -94,6 +132,7 @@ const firstLine = (text: string): string => text.split(/\r?\n/)[0] ?? ''
 /** the secret for `set`: `--secret-stdin`, else a hidden prompt on a terminal, else an error */
 export async function readSecret(args: { 'secret-stdin'?: boolean }, key: string): Promise<string> {
   if (args['secret-stdin']) return readStdin()
+  // the secret itself is typed only on stdin's own terminal: never mixed with piped input
   if (isInteractive()) return readHidden(`keyrack: secret for ${key} (input hidden): `)
   throw new KeyrackUsageError('no terminal to type the secret in, and no `--secret-stdin`', [
     `pipe it in: \`printf %s "$SECRET" | keyrack set --key ${key} … --secret-stdin\` (or run on a terminal)`,

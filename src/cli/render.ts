@@ -5,7 +5,9 @@
  * appends the keys to the file `$GITHUB_ENV` names, for later steps of a GitHub Actions job.
  */
 import { appendGithubEnv, maskLines, type AppendGithubEnvResult } from '../ci/github-actions.ts'
-import { KeyrackUsageError } from '../domain/errors.ts'
+import { accessSync, constants, statSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { KeyrackEnvironmentError, KeyrackUsageError } from '../domain/errors.ts'
 import type { Env } from '../context.ts'
 import type { GetResult } from '../sdk/get.ts'
 
@@ -64,19 +66,47 @@ export function renderGet(result: GetResult, format: OutputFormat): string {
   }
 }
 
-/** the file `--output github-env` appends to; fails before any key is looked up when unset */
+const ELSEWHERE = 'outside a workflow step use `--output exports` or `keyrack exec --ci -- <cmd>`'
+
+/**
+ * The file `--output github-env` appends to, checked before any key is looked up: set, in a
+ * directory that exists, and (when it exists) a regular file keyrack may write.
+ */
 export function githubEnvFile(env: Env): string {
   const file = env.GITHUB_ENV
   if (!file)
     throw new KeyrackUsageError('`--output github-env` needs $GITHUB_ENV, which only a GitHub Actions step sets', [
-      'run it in a workflow step, or use `--output exports` / `keyrack exec --ci -- <cmd>` elsewhere',
+      `run it in a workflow step; ${ELSEWHERE}`,
     ])
+  const dir = dirname(file)
+  if (!isDirectory(dir))
+    throw new KeyrackUsageError(`$GITHUB_ENV names a file in ${dir}, which is not a directory that exists`, [
+      `the runner sets GITHUB_ENV itself: do not override it in the step's \`env:\`; ${ELSEWHERE}`,
+    ])
+  const stat = statSync(file, { throwIfNoEntry: false })
+  if (stat && !stat.isFile()) throw new KeyrackUsageError(`$GITHUB_ENV names ${file}, which is not a regular file`, [`the runner sets GITHUB_ENV itself; ${ELSEWHERE}`])
+  try {
+    accessSync(stat ? file : dir, constants.W_OK)
+  } catch {
+    throw new KeyrackUsageError(`$GITHUB_ENV names ${file}, which this user cannot write`, [`the runner sets GITHUB_ENV itself; ${ELSEWHERE}`])
+  }
   return file
 }
 
+const isDirectory = (path: string): boolean => statSync(path, { throwIfNoEntry: false })?.isDirectory() === true
+
 /** appends every grant to $GITHUB_ENV (multiline-safe, idempotent: a key already there with the same value is skipped) */
-export function writeGithubEnv(result: GetResult, file: string): Promise<AppendGithubEnvResult> {
-  return appendGithubEnv(file, result.grants.map((g) => ({ key: keyOf(g.slug), secret: g.key.secret })))
+export async function writeGithubEnv(result: GetResult, file: string): Promise<AppendGithubEnvResult> {
+  try {
+    return await appendGithubEnv(file, result.grants.map((g) => ({ key: keyOf(g.slug), secret: g.key.secret })))
+  } catch (error) {
+    // the checks above passed, so the file system changed under us or is full: a typed error, never "unexpected"
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOSPC' || code === 'EDQUOT')
+      throw new KeyrackEnvironmentError(`no space left to append to $GITHUB_ENV (${file})`, ['free some disk space on the runner, then re-run the step'])
+    if (typeof code === 'string') throw new KeyrackEnvironmentError(`cannot append to $GITHUB_ENV (${file}): ${code}`, ['re-run the step; the runner creates that file for every step'])
+    throw error
+  }
 }
 
 /**

@@ -12,6 +12,9 @@ import { KeyrackKeysUnavailableError } from '../sdk/errors.ts'
 const useColor = (): boolean => Boolean(process.stderr.isTTY) && !process.env.NO_COLOR
 const paint = (code: string, text: string): string => (useColor() ? `\u001b[${code}m${text}\u001b[0m` : text)
 
+/** where bugs are reported (the README's "Exit codes" section says the same) */
+export const ISSUES_URL = 'https://github.com/ehmpathy/keyrack/issues'
+
 export const say = (line: string): void => void process.stderr.write(`keyrack: ${line}\n`)
 
 /** writes to stdout and waits until it is handed off, so what follows cannot overtake it */
@@ -43,8 +46,17 @@ export function reportError(error: unknown): number {
   const name = error instanceof Error ? error.name : 'error'
   const message = error instanceof Error ? error.message : String(error)
   say(`${paint('31', 'error:')} unexpected ${name}: ${message.split('\n')[0]}`)
-  hint('run `keyrack doctor`; if this persists, report it with the command you ran (never the secret)')
+  // exit 1 means a bug in keyrack: every expected condition has its own typed error and exit code
+  hint(`this is a bug in keyrack: report it at ${ISSUES_URL} with the command you ran and this message (never a secret); \`keyrack doctor\` shows your setup`)
   return 1
+}
+
+export interface ActionOptions<A> extends ArgvRules {
+  /**
+   * stdout is shell code for `source <(keyrack …)` / `eval "$(keyrack …)"` (unlock, source, get
+   * exports): on failure it ends in a failing status, so `source` itself fails and `set -e` stops
+   */
+  shellCode?: (args: A) => boolean
 }
 
 /**
@@ -54,19 +66,36 @@ export function reportError(error: unknown): number {
  */
 export function action<A>(
   fn: (args: A, rawArgs: string[]) => Promise<void>,
-  rules: ArgvRules = {},
+  options: ActionOptions<A> = {},
 ): (ctx: { args: A; rawArgs: string[]; cmd: CommandDef<any> }) => Promise<void> {
   const run = async ({ args, rawArgs, cmd }: { args: A; rawArgs: string[]; cmd: CommandDef<any> }) => {
     try {
       const meta = await resolve(cmd.meta)
-      checkArgv(rawArgs, ((await resolve(cmd.args)) ?? {}) as ArgsDef, `keyrack ${meta?.name ?? ''}`.trim(), rules)
+      checkArgv(rawArgs, ((await resolve(cmd.args)) ?? {}) as ArgsDef, `keyrack ${meta?.name ?? ''}`.trim(), options)
       await fn(args, rawArgs)
     } catch (error) {
       process.exitCode = reportError(error)
+      if (options.shellCode && !process.stdout.isTTY && safely(() => options.shellCode!(args))) await writeStdout(failingShellCode(process.exitCode))
     }
   }
-  setArgvRules(run, rules)
+  setArgvRules(run, options)
   return run
+}
+
+/**
+ * The last line keyrack prints on stdout when a command whose stdout is sourced fails: a
+ * subshell exiting with keyrack's code. It sets `$?` for `source <(…)` and `eval "$(…)"` alike,
+ * in bash, zsh and sh, so `set -e` stops there — and unlike `exit` it never closes an
+ * interactive shell (nor `return`, a function the user sourced it from).
+ */
+export const failingShellCode = (code: number): string => `(exit ${code})\n`
+
+const safely = (fn: () => boolean): boolean => {
+  try {
+    return fn()
+  } catch {
+    return false
+  }
 }
 
 const resolve = <T>(value: T | (() => T | Promise<T>) | Promise<T>): Promise<T> =>

@@ -124,7 +124,7 @@ export async function connectDaemon(options: ConnectOptions): Promise<ConnectRes
               waiter.resolve(reply)
             }
             if (overflow) {
-              failAll(new KeyrackError('the keyrack daemon sent an oversized reply', { hint: ['keyrack relock'] }))
+              failAll(new KeyrackError('the keyrack daemon sent an oversized reply', { exit: 'environment', hint: ['keyrack relock'] }))
               _socket.terminate()
             }
           },
@@ -141,10 +141,10 @@ export async function connectDaemon(options: ConnectOptions): Promise<ConnectRes
           },
           close() {
             decoder.clear()
-            failAll(new KeyrackError('the keyrack daemon closed the connection', { hint: ['keyrack status'] }))
+            failAll(new KeyrackError('the keyrack daemon closed the connection', { exit: 'environment', hint: ['keyrack status'] }))
           },
           error() {
-            failAll(new KeyrackError('the connection to the keyrack daemon failed', { hint: ['keyrack status'] }))
+            failAll(new KeyrackError('the connection to the keyrack daemon failed', { exit: 'environment', hint: ['keyrack status'] }))
           },
         },
       }),
@@ -157,10 +157,11 @@ export async function connectDaemon(options: ConnectOptions): Promise<ConnectRes
     if (code === 'ECONNREFUSED') return notRunning(options.removeStale !== false && removeIfStale(socketPath))
     if (error instanceof TimeoutError) {
       throw new KeyrackError(`the keyrack daemon at ${socketPath} did not accept the connection in time`, {
+      exit: 'environment',
         hint: ['keyrack status'],
       })
     }
-    throw new KeyrackError(`cannot connect to the keyrack daemon at ${socketPath}`, { hint: ['keyrack doctor'] })
+    throw new KeyrackError(`cannot connect to the keyrack daemon at ${socketPath}`, { exit: 'environment', hint: ['keyrack doctor'] })
   }
 
   const daemonUid = peerUidOf(socket)
@@ -170,7 +171,7 @@ export async function connectDaemon(options: ConnectOptions): Promise<ConnectRes
       daemonUid === undefined
         ? `cannot verify who serves ${socketPath}, refusing to talk to it`
         : `${socketPath} is served by uid ${daemonUid}, not by you (uid ${uid}), refusing to talk to it`,
-      { hint: ['keyrack doctor'] },
+      { exit: 'environment', hint: ['keyrack doctor'] },
     )
   }
 
@@ -181,7 +182,7 @@ export async function connectDaemon(options: ConnectOptions): Promise<ConnectRes
       const id = nextId++
       const timer = setTimeout(() => {
         pending.delete(id)
-        reject(new KeyrackError(`the keyrack daemon did not answer ${op} in time`, { hint: ['keyrack status'] }))
+        reject(new KeyrackError(`the keyrack daemon did not answer ${op} in time`, { exit: 'environment', hint: ['keyrack status'] }))
       }, requestTimeoutMs)
       pending.set(id, { resolve, reject, timer })
       const bytes = encoder.encode(encodeFrame({ ...fields, v: PROTOCOL_VERSION, id, op }))
@@ -192,7 +193,7 @@ export async function connectDaemon(options: ConnectOptions): Promise<ConnectRes
       }
     }).then((reply) => {
       if (!reply.ok) {
-        throw new KeyrackError(`the keyrack daemon rejected ${op}: ${reply.error.message}`, { hint: ['keyrack status'] })
+        throw new KeyrackError(`the keyrack daemon rejected ${op}: ${reply.error.message}`, { exit: 'environment', hint: ['keyrack status'] })
       }
       return reply.result as ResultOf[O]
     })
@@ -207,7 +208,7 @@ export async function connectDaemon(options: ConnectOptions): Promise<ConnectRes
     stop: () => call('stop'),
     close: () => {
       socket.end()
-      failAll(new KeyrackError('the connection to the keyrack daemon was closed', { hint: [] }))
+      failAll(new KeyrackError('the connection to the keyrack daemon was closed', { exit: 'environment', hint: [] }))
     },
   }
   return { ok: true, client }

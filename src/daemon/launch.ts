@@ -96,6 +96,7 @@ export async function ensureDaemon(options: EnsureDaemonOptions): Promise<Ensure
     const other = await pingDaemon(socketPath, owner, uid)
     if (other !== undefined) return { started: false, pid: other }
     throw new KeyrackError(`the keyrack daemon for owner ${owner} exited while starting`, {
+      exit: 'environment',
       hint: ['keyrack doctor'],
     })
   })
@@ -109,6 +110,7 @@ async function pingDaemon(socketPath: string, owner: string, uid: number): Promi
     const pong = await connected.client.ping()
     if (pong.owner !== owner) {
       throw new KeyrackError(`${socketPath} is served by the daemon of owner ${pong.owner}, not ${owner}`, {
+      exit: 'environment',
         hint: [`keyrack relock --owner ${pong.owner}`],
       })
     }
@@ -120,7 +122,7 @@ async function pingDaemon(socketPath: string, owner: string, uid: number): Promi
 
 /** spawn and wait for `ready`; undefined when the child exited first */
 async function spawnDaemon(command: string[], env: Env, readyTimeoutMs: number): Promise<number | undefined> {
-  if (command.length === 0) throw new KeyrackError('no daemon command given', { hint: ['keyrack doctor'] })
+  if (command.length === 0) throw new KeyrackError('no daemon command given', { exit: 'internal', hint: ['keyrack doctor'] })
   const child = Bun.spawn(command, {
     cwd: '/',
     env: cleanDaemonEnv(env),
@@ -162,6 +164,7 @@ async function spawnDaemon(command: string[], env: Env, readyTimeoutMs: number):
   child.unref()
   if (outcome === 'timeout') {
     throw new KeyrackError(`the keyrack daemon did not become ready within ${readyTimeoutMs / 1000}s`, {
+      exit: 'environment',
       hint: ['keyrack doctor'],
     })
   }
@@ -182,7 +185,7 @@ async function withLock<T>(lockPath: string, staleMs: number, fn: () => Promise<
       break
     } catch (error) {
       if (errnoCode(error) !== 'EEXIST') {
-        throw new KeyrackError(`cannot create the lock file ${lockPath}`, { hint: [`ls -ld ${dirname(lockPath)}`] })
+        throw new KeyrackError(`cannot create the lock file ${lockPath}`, { exit: 'environment', hint: [`ls -ld ${dirname(lockPath)}`] })
       }
     }
     if (isStaleLock(lockPath, staleMs)) {
@@ -194,7 +197,7 @@ async function withLock<T>(lockPath: string, staleMs: number, fn: () => Promise<
       continue
     }
     if (Date.now() > deadline) {
-      throw new KeyrackError('timed out waiting for another keyrack to start the daemon', { hint: [`rm ${lockPath}`] })
+      throw new KeyrackError('timed out waiting for another keyrack to start the daemon', { exit: 'environment', hint: [`rm ${lockPath}`] })
     }
     await Bun.sleep(20)
   }

@@ -77,6 +77,7 @@ export function prepareSocketDir(dir: string, uid: number): string {
   } catch (error) {
     if (errnoCode(error) !== 'EEXIST') {
       throw new KeyrackError(`cannot create the keyrack socket directory ${dir}`, {
+      exit: 'environment',
         hint: [`mkdir -m 700 ${dir}`],
       })
     }
@@ -96,28 +97,32 @@ export function verifySocketDir(dir: string, uid: number): void {
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') {
       throw new KeyrackError(`the keyrack socket directory ${dir} does not exist`, {
+      exit: 'environment',
         hint: [`mkdir -m 700 ${dir}`],
       })
     }
-    throw new KeyrackError(`cannot inspect the keyrack socket directory ${dir}`, { hint: [`ls -ld ${dir}`] })
+    throw new KeyrackError(`cannot inspect the keyrack socket directory ${dir}`, { exit: 'environment', hint: [`ls -ld ${dir}`] })
   }
   if (stats.isSymbolicLink()) {
     throw new KeyrackError(`the keyrack socket directory ${dir} is a symlink, refusing to use it`, {
+      exit: 'environment',
       hint: [`rm ${dir}`],
     })
   }
   if (!stats.isDirectory()) {
-    throw new KeyrackError(`the keyrack socket path ${dir} is not a directory`, { hint: [`rm -rf ${dir}`] })
+    throw new KeyrackError(`the keyrack socket path ${dir} is not a directory`, { exit: 'environment', hint: [`rm -rf ${dir}`] })
   }
   if (stats.uid !== uid) {
     // someone else made it (possibly to squat on /tmp/keyrack-<uid>): it cannot be repaired
     // by us, only removed by its owner or root
     throw new KeyrackError(`the keyrack socket directory ${dir} is owned by uid ${stats.uid}, not by you (uid ${uid})`, {
+      exit: 'environment',
       hint: [`sudo rm -rf ${dir}`],
     })
   }
   if ((stats.mode & 0o077) !== 0) {
     throw new KeyrackError(`the keyrack socket directory ${dir} is accessible to other users`, {
+      exit: 'environment',
       hint: [`chmod 700 ${dir}`],
     })
   }

@@ -264,10 +264,11 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
     listener.stop(true)
     if (errnoCode(error) === 'EEXIST') {
       throw new KeyrackError(`a keyrack daemon for owner ${owner} is already running`, {
+      exit: 'environment',
         hint: [`keyrack status --owner ${owner}`],
       })
     }
-    throw new KeyrackError(`cannot create the keyrack socket ${socketPath}`, { hint: [`ls -ld ${dirname(socketPath)}`] })
+    throw new KeyrackError(`cannot create the keyrack socket ${socketPath}`, { exit: 'environment', hint: [`ls -ld ${dirname(socketPath)}`] })
   } finally {
     rmSync(bindPath, { force: true })
   }
@@ -334,7 +335,7 @@ async function clearStaleSocket(socketPath: string, owner: string): Promise<void
     throw error
   }
   if (!stats.isSocket()) {
-    throw new KeyrackError(`${socketPath} exists and is not a socket`, { hint: [`rm ${socketPath}`] })
+    throw new KeyrackError(`${socketPath} exists and is not a socket`, { exit: 'environment', hint: [`rm ${socketPath}`] })
   }
   const state = await probe(socketPath)
   if (state === 'refused') {
@@ -342,6 +343,7 @@ async function clearStaleSocket(socketPath: string, owner: string): Promise<void
     return
   }
   throw new KeyrackError(`a keyrack daemon for owner ${owner} is already running`, {
+      exit: 'environment',
     hint: [`keyrack status --owner ${owner}`],
   })
 }

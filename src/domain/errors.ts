@@ -24,11 +24,15 @@ export type ExitCodeName = keyof typeof EXIT_CODES
 export class KeyrackError extends Error {
   readonly hint: string[]
   readonly exitCode: number
-  constructor(message: string, options: { hint?: string[]; exit?: ExitCodeName } = {}) {
+  /**
+   * `exit` is required: every error says which documented class it belongs to, so an expected
+   * condition can never fall through to exit 1, which means a bug in keyrack
+   */
+  constructor(message: string, options: { hint?: string[]; exit: ExitCodeName }) {
     super(message)
     this.name = new.target.name
     this.hint = options.hint ?? []
-    this.exitCode = EXIT_CODES[options.exit ?? 'internal']
+    this.exitCode = EXIT_CODES[options.exit]
     // the message already says everything; a stack would only add noise (and never a secret)
     this.stack = `${this.name}: ${message}`
   }

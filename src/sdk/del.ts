@@ -1,7 +1,8 @@
 /** del: removes a key's host manifest entry and its stored secret */
 import { paths, type Context } from '../context.ts'
 import { KeyrackKeyAbsentError } from '../domain/errors.ts'
-import { assertEnv, assertKey, assertOrg, toSlug } from '../domain/names.ts'
+import { assertEnv, assertKey, assertOrg, ENV_ALL, toSlug } from '../domain/names.ts'
+import { hints } from './hints.ts'
 import { writeHostManifest } from '../manifests/host.ts'
 import { readRepoManifest } from '../manifests/repo.ts'
 import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
@@ -29,7 +30,14 @@ export async function del(ctx: Context, input: DelInput): Promise<{ slug: string
   return withLock(paths.lock(ctx), async () => {
     const manifest = await session.manifest()
     const entry = manifest.keys[slug]
-    if (!entry) throw new KeyrackKeyAbsentError(`${slug} is not in the host manifest of owner '${ctx.owner}'`, [`see what is there: \`keyrack list${ctx.owner === 'human' ? '' : ` --owner ${ctx.owner}`}\``])
+    if (!entry) {
+      // the key may be stored once for every env (`--env all`), as the repo's env.all keys are
+      const shared = env !== ENV_ALL && manifest.keys[toSlug({ org, env: ENV_ALL, key })]
+      throw new KeyrackKeyAbsentError(`${slug} is not in the host manifest of owner '${ctx.owner}'`, [
+        ...(shared ? [`${key} is stored for every env (${toSlug({ org, env: ENV_ALL, key })}): \`${hints.del(ctx, key, ENV_ALL)}${input.org ? ` --org ${org}` : ''}\``] : []),
+        `see what is there: \`keyrack list${ctx.owner === 'human' ? '' : ` --owner ${ctx.owner}`}\``,
+      ])
+    }
     const vault = await loadVault(entry.vault)
     await vault.del(session, { slug, exid: entry.exid })
     const keys = { ...manifest.keys }

@@ -11,8 +11,6 @@ import { get, resolveTargets, type GetInput, type GetResult } from './get.ts'
 export interface ExecInput extends GetInput {
   /** the command and its arguments */
   command: string[]
-  /** drop repo-manifest keys that are in the environment but not allowlisted for this env */
-  strictEnv?: boolean
   /** called once the keys are granted, before the command starts (warnings, ci masks) */
   onGranted?: (result: GetResult) => void | Promise<void>
 }

@@ -18,6 +18,7 @@ import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
 import { readDirectFile } from '../vaults/os.direct.ts'
 import { existsSync } from 'node:fs'
 import { KeyrackKeysUnavailableError } from './errors.ts'
+import { closestAllowlisted } from './allowlist-advice.ts'
 import { hints } from './hints.ts'
 import { hasRhachetKeyrack } from '../import/rhachet-paths.ts'
 import { OwnerSession } from './session.ts'
@@ -55,6 +56,8 @@ export interface GetInput {
   ci?: boolean
   /** emit the granted keys even when others are missing (`keyrack source --lenient`); default all or nothing */
   lenient?: boolean
+  /** exec --strict-env: keys allowlisted for other envs are removed from the command's environment */
+  strictEnv?: boolean
 }
 
 export interface GetResult {
@@ -87,7 +90,8 @@ export function resolveTargets(ctx: Context, input: GetInput): Target {
   if (input.for === 'repo') {
     if (!worksite)
       throw new KeyrackUsageError(`\`--for repo\` needs a git repo, and ${ctx.cwd} is not inside one`, [
-        'cd into your repo and run it there, or get one key with `keyrack get --key KEY --env ENV --org ORG`',
+        'cd into your repo and run it there',
+        'outside a repo only sudo and machine-wide keys can be got, by name: `keyrack get --key KEY --env sudo --org ORG` or `keyrack get --key KEY --env ENV --org @all`',
       ])
     if (!manifest)
       throw new KeyrackUsageError(`this repo has no keyrack manifest (${manifestFile})`, ['create one: `keyrack init --repo`'])
@@ -104,6 +108,7 @@ export function resolveTargets(ctx: Context, input: GetInput): Target {
     const listed = allowlistFor(manifest, env).find((k) => k.key === key)
     if (!listed || (input.org && input.org !== manifest.org))
       throw new KeyrackNotAllowlistedError(`${key} is not allowlisted for env ${env} by ${manifest.file}`, [
+        ...didYouMean(manifest, key, env, input.org),
         `if this repo needs it, add it under \`env.${env}:\` in .agent/keyrack.yml and commit that change`,
       ])
     return { env, keys: [listed], manifest }
@@ -116,6 +121,12 @@ export function resolveTargets(ctx: Context, input: GetInput): Target {
   if (!org) throw new KeyrackUsageError('outside a repo, `--key` needs `--org`', [`keyrack get --key ${key} --env ${env} --org @all`])
   const slugs = [toSlug({ org, env, key })]
   return { env, keys: [{ key, env, slugs, spec: { key } }], manifest }
+}
+
+/** `--key XAI_APIKEY` → "did you mean `--key XAI_API_KEY`?" (only within the repo's own org) */
+function didYouMean(manifest: RepoManifest, key: string, env: string, org: string | undefined): string[] {
+  const guess = org && org !== manifest.org ? undefined : closestAllowlisted(manifest, key, env)
+  return guess ? [`did you mean \`--key ${guess}\`?`] : []
 }
 
 function resolveEnv(manifest: RepoManifest, env: string | undefined): string {
@@ -242,7 +253,8 @@ export async function get(ctx: Context, input: GetInput): Promise<GetResult> {
   }
 
   const warnings = ordered.flatMap((r) => (r.warning ? [`${r.key}: ${r.warning}`] : []))
-  if (input.ci && target.manifest) {
+  // with exec --strict-env those keys never reach the command: nothing to warn about
+  if (input.ci && target.manifest && !input.strictEnv) {
     const allowed = new Set(allowlistFor(target.manifest, target.env).map((k) => k.key))
     const all = new Set([...target.manifest.envs.values()].flat().map((s) => s.key))
     for (const name of all) if (!allowed.has(name) && ctx.env[name]) warnings.push(`${name} is set in the environment but not allowlisted for env ${target.env} (\`keyrack exec --strict-env\` removes it from the child)`)

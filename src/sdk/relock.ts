@@ -1,6 +1,9 @@
-/** relock: forget grants in the owner's daemon (all, or those matching --key/--env); the daemon exits when empty */
+/**
+ * relock: forget grants in the owner's daemon (all, or those matching --key/--env); the daemon exits
+ * when empty. `--env E` matches the keys a get of env E is served: E's own and env `all`'s.
+ */
 import type { Context } from '../context.ts'
-import { assertEnv, assertKey, parseSlug } from '../domain/names.ts'
+import { assertEnv, assertKey, ENV_ALL, parseSlug } from '../domain/names.ts'
 import { daemonSocketPath } from './daemon-lookup.ts'
 
 export interface RelockInput {
@@ -29,7 +32,8 @@ export async function relock(ctx: Context, input: RelockInput = {}): Promise<Rel
       const { grants } = await client.list()
       slugs = grants.map((g) => g.slug).filter((slug) => {
         const parts = parseSlug(slug)
-        return (!key || parts.key === key) && (!env || parts.env === env)
+        // env.all keys serve every env (lookup falls back to them), so `--env test` forgets them too
+        return (!key || parts.key === key) && (!env || parts.env === env || parts.env === ENV_ALL)
       })
     }
     const { removed, remaining } = await client.relock(slugs)

@@ -11,13 +11,14 @@ import { canHold, formatGrade, meetsGrade, type Grade } from '../domain/grade.ts
 import { assertEnv, assertKey, assertOrg, DEFAULT_OWNER, ENV_ALL, ENV_SUDO, toSlug } from '../domain/names.ts'
 import { readOwnerConfig } from '../identity/owner-identity.ts'
 import { writeHostManifest, type HostEntry } from '../manifests/host.ts'
-import { readRepoManifest, type RepoKeySpec } from '../manifests/repo.ts'
+import { readRepoManifest, type RepoKeySpec, type RepoManifest } from '../manifests/repo.ts'
 import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
 import { AVAILABLE_MECH_IDS, loadMech } from '../mechs/index.ts'
 import { withLock } from '../runtime/lock.ts'
 import { loadVault } from '../vaults/index.ts'
 import type { Vault } from '../vaults/vault.ts'
 import type { Mech } from '../mechs/mech.ts'
+import { notAllowlistedWarning } from './allowlist-advice.ts'
 import { hints } from './hints.ts'
 import { OwnerSession } from './session.ts'
 
@@ -52,6 +53,8 @@ export interface SetPlan {
   vault: Vault
   mech: Mech
   grade: Grade
+  /** the key is stored, but this repo's `get` would not serve it: what to add to the manifest */
+  notAllowlisted?: string
 }
 
 /**
@@ -90,11 +93,12 @@ export async function resolveSetPlan(ctx: Context, input: Omit<SetInput, 'secret
     throw new KeyrackKeyBlockedError(`the repo manifest requires grade ${[spec.spec.grade.protection, spec.spec.grade.duration].filter(Boolean).join(',')} for ${key}, and ${vault.id} + ${mech.id} gives ${formatGrade(grade)}`, [
       hints.set(ctx, { key, env, vault: 'os.secure', mech: spec.spec.mech ?? mech.id }),
     ])
-  return { key, env, slug: toSlug({ org, env, key }), spec: spec.spec, vault, mech, grade }
+  const notAllowlisted = spec.manifest ? notAllowlistedWarning(spec.manifest, { key, env, org }) : undefined
+  return { key, env, slug: toSlug({ org, env, key }), spec: spec.spec, vault, mech, grade, ...(notAllowlisted ? { notAllowlisted } : {}) }
 }
 
 export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
-  const { key, env, slug, spec, vault, mech, grade } = await resolveSetPlan(ctx, input)
+  const { key, env, slug, spec, vault, mech, grade, notAllowlisted } = await resolveSetPlan(ctx, input)
   if (!input.secret) throw new KeyrackUsageError('the secret is empty', ['pass it on stdin with `--secret-stdin`, or type it at the prompt'])
   const warnings: string[] = []
   const verdict = inspectSecret(input.secret)
@@ -110,6 +114,7 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
         `if this is a reviewed exception, mark it in .agent/keyrack.yml: \`- key: ${key}\` with \`allow: long-lived\` and a \`reason:\``,
       ])
   }
+  if (notAllowlisted) warnings.push(notAllowlisted)
   if (vault.id === 'os.direct') warnings.push(`os.direct stores ${key} in plaintext in ${paths.direct(ctx)}: any process running as you can read it`)
 
   const session = new OwnerSession(ctx)
@@ -160,12 +165,12 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
   })
 }
 
-function repoSpec(ctx: Context, key: string, env: string): { org?: string; spec?: RepoKeySpec } {
+function repoSpec(ctx: Context, key: string, env: string): { org?: string; spec?: RepoKeySpec; manifest?: RepoManifest } {
   const worksite = findWorksite(ctx.cwd)
   if (!worksite || !existsSync(repoManifestPath(worksite))) return {}
   const manifest = readRepoManifest(worksite)
-  if (env === ENV_SUDO) return { org: manifest.org }
+  if (env === ENV_SUDO) return { org: manifest.org, manifest }
   const spec = manifest.envs.get(env)?.find((s) => s.key === key) ?? manifest.envs.get(ENV_ALL)?.find((s) => s.key === key)
-  return { org: manifest.org, spec }
+  return { org: manifest.org, spec, manifest }
 }
 

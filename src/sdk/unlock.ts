@@ -4,7 +4,7 @@
  * socket (SPEC §10). Only allowlisted slugs are unlocked, exactly as `get` would allow them.
  */
 import type { Context } from '../context.ts'
-import { KeyrackKeyAbsentError, KeyrackKeyBlockedError } from '../domain/errors.ts'
+import { KeyrackKeyAbsentError, KeyrackKeyBlockedError, KeyrackNotAllowlistedError } from '../domain/errors.ts'
 import { parseDuration } from '../domain/duration.ts'
 import { blockedAdvice, checkCredential } from '../domain/firewall/check.ts'
 import { canHold, type Grade } from '../domain/grade.ts'
@@ -53,6 +53,7 @@ export interface UnlockResult {
 
 export async function unlock(ctx: Context, input: UnlockInput): Promise<UnlockResult> {
   const target = resolveTargets(ctx, input)
+  if (target.keys.length === 0 && target.manifest) throw nothingAllowlisted(target.manifest.file, target.env)
   const durationMs = parseDuration(input.duration ?? (target.env === ENV_SUDO ? SUDO_DURATION : DEFAULT_DURATION))
   const idleTimeoutMs = input.idle ? parseDuration(input.idle, '--idle') : undefined
   const session = new OwnerSession(ctx)
@@ -114,3 +115,10 @@ export async function unlock(ctx: Context, input: UnlockInput): Promise<UnlockRe
   return { owner: ctx.owner, socketPath, pid, started, unlocked, skipped }
 }
 
+
+/** an env whose section lists no keys (`env.test: []`): say how to list them, not just "nothing to unlock" */
+export function nothingAllowlisted(file: string, env: string): KeyrackNotAllowlistedError {
+  return new KeyrackNotAllowlistedError(`env ${env} allowlists no keys in ${file}: nothing to unlock`, [
+    `list the keys this repo needs under \`env.${env}:\` (or \`env.all:\`) in .agent/keyrack.yml, e.g. \`  - XAI_API_KEY\`, then run \`keyrack unlock --for repo --env ${env}\` again`,
+  ])
+}

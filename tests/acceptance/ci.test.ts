@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { Sandbox } from '../helpers/harness.ts'
+import { Sandbox, withoutShellStatus } from '../helpers/harness.ts'
 
 const ASIA = 'ASIAIOSFODNN7EXAMPLE'
 const AKIA = 'AKIAIOSFODNN7EXAMPLE'
@@ -59,7 +59,7 @@ describe('CI mode: keys only from the environment', () => {
   test('absent: exit 4, a per-key report, and GitHub Actions guidance on Actions', () => {
     const r = sandbox.run(getTest, { env: { CI: 'true', GITHUB_ACTIONS: 'true', AWS_ACCESS_KEY_ID: ASIA } })
     expect(r.code).toBe(4)
-    expect(r.stdout).toBe('')
+    expect(withoutShellStatus(r)).toBe('')
     expect(r.stderr).toContain('keyrack: error: 1 of 2 keys not granted: XAI_API_KEY (absent)')
     expect(r.stderr).toMatch(/keyrack: {3}AWS_ACCESS_KEY_ID\s+granted/)
     expect(r.stderr).toMatch(/keyrack: {3}XAI_API_KEY\s+absent\s+not in the environment/)
@@ -81,7 +81,7 @@ describe('CI mode: keys only from the environment', () => {
   test('blocked: a long-lived AKIA key in the environment, exit 5, with CI and replacement advice', () => {
     const r = sandbox.run(getTest, { env: { CI: 'true', GITHUB_ACTIONS: 'true', XAI_API_KEY: XAI, AWS_ACCESS_KEY_ID: AKIA } })
     expect(r.code).toBe(5)
-    expect(r.stdout).toBe('')
+    expect(withoutShellStatus(r)).toBe('')
     expect(r.stderr).toMatch(/AWS_ACCESS_KEY_ID\s+blocked\s+an aws access key id of an iam user \(AKIA…\), long-lived, from the environment/)
     expect(r.stderr).toContain('keyrack: hint: in github actions, assume an iam role with oidc (`aws-actions/configure-aws-credentials` with `role-to-assume`)')
     expect(r.stderr).toContain('keyrack: hint: replace it with: keyrack set --key AWS_PROFILE --env test --vault aws.config --mech EPHEMERAL_VIA_AWS_SSO')
@@ -170,6 +170,22 @@ describe('CI mode: exec', () => {
     const r = sandbox.run(execTest(['--strict-env']), { env })
     expect(r.code).toBe(0)
     expect(r.stdout).toBe(`AWS=${ASIA} XAI=set PROD=\n`)
+    // the flag was given: no warning that suggests it
+    expect(r.stderr).not.toContain('--strict-env')
+    expect(r.stderr).not.toContain('PROD_DB_PASSWORD')
+  })
+
+  // only CI mode warns about keys of other envs present in the environment: that tells the modes apart
+  const CI_ONLY = 'PROD_DB_PASSWORD is set in the environment but not allowlisted'
+
+  test.each(['true', 'True', 'TRUE', '1', 'yes', 'woodpecker'])('CI=%s is CI mode; --no-ci turns it off', (value) => {
+    expect(sandbox.run(execTest(), { env: { ...env, CI: value } }).stderr).toContain(CI_ONLY)
+    expect(sandbox.run(execTest(['--no-ci']), { env: { ...env, CI: value } }).stderr).not.toContain(CI_ONLY)
+  })
+
+  test.each(['false', 'FALSE', '0', 'no', 'off', ''])('CI=%s is not CI mode; --ci turns it on', (value) => {
+    expect(sandbox.run(execTest(), { env: { ...env, CI: value } }).stderr).not.toContain(CI_ONLY)
+    expect(sandbox.run(execTest(['--ci']), { env: { ...env, CI: value } }).stderr).toContain(CI_ONLY)
   })
 
   test('a missing key: the command never runs, exit 4', () => {

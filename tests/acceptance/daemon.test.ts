@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test
 import { spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { daemonPidsUnder, ensureBinary, Sandbox, type RunResult } from '../helpers/harness.ts'
+import { daemonPidsUnder, ensureBinary, Sandbox, type RunResult, withoutShellStatus } from '../helpers/harness.ts'
 import { daemonPidOf, isAlive, rawExchange, waitFor } from './daemon.helpers.ts'
 
 const PASS = 'correct horse battery 42'
@@ -93,7 +93,7 @@ describe('unlock once, get without a passphrase, relock', () => {
 
     const locked = box.sh('exec setsid -w "$KEYRACK" get --for repo --env test </dev/null')
     expect(locked.code).toBe(4)
-    expect(locked.stdout).toBe('')
+    expect(withoutShellStatus(locked)).toBe('')
     expect(locked.stderr).toMatch(/ALPHA\s+locked/)
     expect(locked.stderr).toContain(UNLOCK_HINT)
 
@@ -167,7 +167,7 @@ describe('unlock prints shell code for `source`', () => {
     chmodSync(alt, 0o755)
     const open = getRepo(viaVar)
     expect(open.code).not.toBe(0)
-    expect(open.stdout).toBe('')
+    expect(withoutShellStatus(open)).toBe('')
     expect(open.stderr).toContain(`the keyrack socket directory ${alt} is accessible to other users`)
     expect(open.stderr).toContain(`chmod 700 ${alt}`)
     chmodSync(alt, 0o700)
@@ -182,7 +182,7 @@ describe('what unlock refuses or takes', () => {
     const r = box.run(['unlock', '--key', 'DELTA', '--env', 'test', '--passphrase-fd', '3'], { fds: pass })
     expect(r.code).toBe(3)
     expect(r.stderr).toContain('DELTA is not allowlisted for env test')
-    expect(r.stdout).toBe('')
+    expect(withoutShellStatus(r)).toBe('')
     expect(existsSync(sockPath())).toBe(false)
     expect(daemonPidsUnder(box.dir)).toEqual([])
   })
@@ -248,7 +248,7 @@ describe('time to live', () => {
     await Bun.sleep(Math.max(0, t0 + 2500 - Date.now()))
     const r = getRepo()
     expect(r.code).toBe(4)
-    expect(r.stdout).toBe('')
+    expect(withoutShellStatus(r)).toBe('')
     for (const key of Object.keys(SECRETS)) expect(r.stderr).toMatch(new RegExp(`${key}\\s+expired`))
     expect(r.stderr).toContain(UNLOCK_HINT)
     await relockAll()

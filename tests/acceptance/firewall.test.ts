@@ -6,7 +6,7 @@
  * suffixes); the transcript is searched so none of them reaches a message.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
-import { Sandbox } from '../helpers/harness.ts'
+import { Sandbox, withoutShellStatus } from '../helpers/harness.ts'
 
 const AKIA = 'AKIAIOSFODNN7EXAMPLE'
 const ASIA = 'ASIAIOSFODNN7EXAMPLE'
@@ -94,7 +94,7 @@ describe('get and exec refuse to serve them', () => {
       env: { AWS_ACCESS_KEY_ID: ASIA, GITHUB_TOKEN: GHP },
     })
     expect(r.code).toBe(5)
-    expect(r.stdout).toBe('')
+    expect(withoutShellStatus(r)).toBe('')
     expect(r.stderr).toContain('keyrack: error: 1 of 2 keys not granted: GITHUB_TOKEN (blocked)')
     expect(r.stderr).toMatch(/GITHUB_TOKEN\s+blocked\s+a github classic personal access token \(ghp_…\), long-lived, from the environment/)
     expect(r.stderr).toMatch(/AWS_ACCESS_KEY_ID\s+granted/)
@@ -125,7 +125,7 @@ env.test:
     sandbox.writeRepoManifest('org: acme\nenv.test:\n  - GITHUB_TOKEN\n')
     const r = sandbox.run(['get', '--for', 'repo', '--env', 'test', '--output', 'exports'])
     expect(r.code).toBe(5)
-    expect(r.stdout).toBe('')
+    expect(withoutShellStatus(r)).toBe('')
     expect(r.stderr).toMatch(/GITHUB_TOKEN\s+blocked\s+a github classic personal access token/)
     expect(r.stderr).not.toContain('from the environment')
   })
@@ -177,7 +177,7 @@ env.test:
     expect(r.code).toBe(7)
     expect(r.stderr).toMatch(/keyrack: error: \.agent\/keyrack\.yml:4:\d+: env\.test: `allow: long-lived` on AWS_ACCESS_KEY_ID needs a `reason:`/)
     expect(r.stderr).toContain('reason:')
-    expect(r.stdout).toBe('')
+    expect(withoutShellStatus(r)).toBe('')
   })
 
   test('allow takes only long-lived', () => {

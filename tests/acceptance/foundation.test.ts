@@ -4,12 +4,13 @@
  * `keyrack: hint:` with the next command, a distinct exit code, and never a hang).
  */
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from 'bun:test'
+import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { EXIT_CODES } from '../../src/domain/errors.ts'
 import { readRepoManifest } from '../../src/manifests/repo.ts'
-import { ensureBinary, modeOf, Sandbox, type RunResult } from '../helpers/harness.ts'
+import { ensureBinary, modeOf, Sandbox, type RunResult, withoutShellStatus } from '../helpers/harness.ts'
 
 // scrypt (passphrase identities) and process spawns are slow on a busy machine
 setDefaultTimeout(30_000)
@@ -20,7 +21,7 @@ const MANIFEST = 'org: acme\nenv.all:\n  - SHARED\nenv.test:\n  - A_KEY\n  - B_K
 
 /** the error line, the hint lines, and nothing on stdout */
 function expectError(r: RunResult, code: number, error: string | RegExp, hint?: string | RegExp): void {
-  expect({ code: r.code, stdout: r.stdout }).toEqual({ code, stdout: '' })
+  expect({ code: r.code, stdout: withoutShellStatus(r) }).toEqual({ code, stdout: '' })
   const errorLine = r.stderr.split('\n').find((l) => l.startsWith('keyrack: error: '))
   expect(errorLine).toBeDefined()
   expect(r.stderr).toMatch(error)
@@ -238,15 +239,29 @@ describe('init --repo', () => {
     expect(readFileSync(file, 'utf8')).toBe(before)
   })
 
-  test('without --org, the starter says what to fill in, and still parses once the org is set', () => {
+  test('without --org: the org is the git remote\'s owner, and the starter names its envs', () => {
     const other = new Sandbox('kr-init-repo2')
     try {
+      spawnSync('git', ['remote', 'add', 'origin', 'git@github.com:Acme/widgets.git'], { cwd: other.repo })
       const r = other.run(['init', '--repo'])
       expect(r.code).toBe(0)
-      expect(r.stderr).toContain('set `org:`')
-      const starter = readFileSync(join(other.repo, '.agent', 'keyrack.yml'), 'utf8')
-      other.writeRepoManifest(starter.replace('org: ORG', 'org: ehmpathy'))
-      expect(readRepoManifest(other.repo).org).toBe('ehmpathy')
+      expect(r.stderr).toContain('org acme (the owner of git remote origin)')
+      expect(r.stderr).toContain('envs: test, and env.all')
+      expect(r.stderr).toContain('keyrack set --key XAI_API_KEY --env test --vault os.secure --mech PERMANENT_VIA_REPLICA')
+      expect(readRepoManifest(other.repo).org).toBe('acme')
+    } finally {
+      other.cleanup()
+    }
+  })
+
+  test('without --org and without a remote, off a terminal: exit 2 with the exact command, nothing written', () => {
+    const other = new Sandbox('kr-init-repo3')
+    try {
+      expectError(other.run(['init', '--repo']), 2, /no org for the repo manifest/, /keyrack init --repo --org <org>/)
+      expect(existsSync(join(other.repo, '.agent', 'keyrack.yml'))).toBe(false)
+      // a local-path remote names no owner either
+      spawnSync('git', ['remote', 'add', 'origin', '/srv/git/widgets.git'], { cwd: other.repo })
+      expect(other.run(['init', '--repo']).code).toBe(2)
     } finally {
       other.cleanup()
     }
@@ -328,8 +343,8 @@ describe('bad input: clear error, exact next command, distinct exit code', () =>
   })
 
   test('an unknown command', () => {
-    expectError(sb.run(['gett']), 2, /unknown command 'gett'/, /did you mean `keyrack get`/)
-    expectError(sb.run(['zzz']), 2, /unknown command 'zzz'/, /commands: .*get/)
+    expectError(sb.run(['gett']), 2, /unknown command `gett`/, /did you mean `keyrack get`/)
+    expectError(sb.run(['zzz']), 2, /unknown command `zzz`/, /commands: .*get/)
   })
 
   test('get without --for or --key', () => {

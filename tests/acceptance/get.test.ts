@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from 'bun:test'
 import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ensureBinary, Sandbox, type RunResult } from '../helpers/harness.ts'
+import { ensureBinary, Sandbox, type RunResult, withoutShellStatus } from '../helpers/harness.ts'
 
 // scrypt (passphrase identities) and process spawns are slow on a busy machine
 setDefaultTimeout(30_000)
@@ -20,7 +20,7 @@ const MANIFEST = 'org: acme\nenv.all:\n  - SHARED\nenv.test:\n  - ALPHA\n  - BET
 const NASTY = `it's "quoted" $HOME \${PATH} \`touch "$PWNED"\` $(touch "$PWNED") \\ back\\slash\n  second line\twith tab ; & | > < * ? ~ ! #\n'`
 
 function expectError(r: RunResult, code: number, error: RegExp, hint?: RegExp): void {
-  expect({ code: r.code, stdout: r.stdout }).toEqual({ code, stdout: '' })
+  expect({ code: r.code, stdout: withoutShellStatus(r) }).toEqual({ code, stdout: '' })
   expect(r.stderr).toMatch(/^keyrack: error: /m)
   expect(r.stderr).toMatch(error)
   if (hint) expect(r.stderr.slice(r.stderr.indexOf('keyrack: hint: '))).toMatch(hint)
@@ -134,9 +134,11 @@ describe('get --for repo: all or nothing, per-key states', () => {
     expect(existsSync(marker)).toBe(false)
   })
 
-  test('--output exports of a failing get emits nothing to eval', () => {
+  test('--output exports of a failing get emits no key, only a failing status for eval', () => {
     const r = sb.sh(`out="$("$KEYRACK" get --for repo --env prod)"; rc=$?; printf '%s|%s' "$rc" "$out"`)
-    expect(r.stdout).toBe('4|')
+    expect(r.stdout).toBe('4|(exit 4)')
+    // eval of it fails with keyrack's exit code, so `set -e` stops there
+    expect(sb.sh(`set -e; eval "$("$KEYRACK" get --for repo --env prod)"; echo reached`)).toMatchObject({ code: 4, stdout: '' })
   })
 })
 
@@ -199,9 +201,12 @@ describe('exec', () => {
     expect(existsSync(marker)).toBe(false)
   })
 
-  test('no command, or a command that does not exist: usage errors', () => {
+  test('no command: a usage error; a command that is missing or not executable: 127 / 126, as a shell says', () => {
     expectError(sb.run(['exec', '--for', 'repo', '--env', 'test']), 2, /no command to run/, /keyrack exec --for repo --env test -- npm test/)
-    expectError(exec(['no-such-command-kr']), 2, /command not found: no-such-command-kr/, /PATH/)
+    expectError(exec(['no-such-command-kr']), 127, /command not found: "no-such-command-kr"/, /PATH/)
+    const script = join(sb.dir, 'not-executable.sh')
+    writeFileSync(script, 'echo hi\n', { mode: 0o644 })
+    expectError(exec([script]), 126, /command cannot be executed/, /chmod \+x/)
   })
 })
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { spawnSync } from 'node:child_process'
-import { BIN, Sandbox } from '../helpers/harness.ts'
+import { BIN, Sandbox, withoutShellStatus } from '../helpers/harness.ts'
 
 describe('keyrack source', () => {
   const box = new Sandbox('source')
@@ -14,7 +14,7 @@ describe('keyrack source', () => {
   test('strict (default): nothing on stdout, exit 4, the missing key named', () => {
     const r = box.run(['source', '--env', 'test'])
     expect(r.code).toBe(4)
-    expect(r.stdout).toBe('')
+    expect(withoutShellStatus(r)).toBe('')
     expect(r.stderr).toContain('OTHER_KEY')
   })
 

@@ -223,3 +223,13 @@ export function modeOf(path: string): number {
   const { statSync } = require('node:fs') as typeof import('node:fs')
   return statSync(path).mode & 0o777
 }
+
+/**
+ * stdout without the failing-status line that keyrack ends sourced output with when a command
+ * whose stdout is shell code (get --output exports, source, unlock) fails: `(exit N)`, N = its
+ * exit code, so that `source <(keyrack …)` fails too. What is left must be empty: no key.
+ */
+export const withoutShellStatus = (r: RunResult): string => {
+  const status = `(exit ${r.code})\n`
+  return r.stdout.endsWith(status) ? r.stdout.slice(0, -status.length) : r.stdout
+}

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   keyrack,
+  KeyrackCommandError,
   KeyrackError,
   KeyrackIdentityError,
   KeyrackKeyAbsentError,
@@ -248,8 +249,9 @@ describe('exec', () => {
     expect(r).toMatchObject({ exitCode: null, signal: 'SIGTERM' })
   })
 
-  test('a command that does not exist: KeyrackUsageError', async () => {
-    await caught(keyrack.exec({ ...o, for: 'repo', env: 'test', command: ['no-such-command-sdk'] }), KeyrackUsageError)
+  test('a command that does not exist: KeyrackCommandError with exit code 127, as a shell says', async () => {
+    const error = await caught(keyrack.exec({ ...o, for: 'repo', env: 'test', command: ['no-such-command-sdk'] }), KeyrackCommandError)
+    expect(error.exitCode).toBe(127)
   })
 })
 

@@ -1,6 +1,7 @@
 /** shared argument fragments: one definition of each flag, reused by every command that takes it */
 import type { ArgsDef } from 'citty'
 import { createContext, type Context, type PassphraseSource } from '../../context.ts'
+import { say } from '../report.ts'
 
 export const ownerArgs = {
   owner: { type: 'string', description: 'whose keys: human (default), or a robot such as seaturtle; also KEYRACK_OWNER', valueHint: 'name' },
@@ -29,6 +30,15 @@ export const outputArgs = {
 export const ciArgs = {
   ci: { type: 'boolean', description: 'CI mode (also when $CI is set and not false/0): keys come only from the environment', negativeDescription: 'not CI mode, whatever $CI says' },
 } as const satisfies ArgsDef
+
+/**
+ * `get --for repo` of an env whose section lists nothing succeeds with nothing: say so on
+ * stderr, so an empty result is never mistaken for "all keys granted".
+ */
+export function noteEmptyEnv(result: { env: string; report: unknown[] }, forRepo: boolean): void {
+  if (forRepo && result.report.length === 0)
+    say(`env ${result.env} allowlists no keys in .agent/keyrack.yml, so there is nothing to get: list the keys this repo needs under \`env.${result.env}:\` (or \`env.all:\`)`)
+}
 
 export function cliContext(args: { owner?: string }, passphrase?: PassphraseSource): Context {
   return createContext({ owner: args.owner, passphrase })

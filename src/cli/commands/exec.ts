@@ -3,7 +3,7 @@ import { exec } from '../../sdk/exec.ts'
 import { isGithubActions } from '../../ci/github-actions.ts'
 import { renderMasks } from '../render.ts'
 import { action, warn, writeStdout } from '../report.ts'
-import { ciArgs, cliContext, forArgs, isCiMode, keyEnvArgs, ownerArgs } from './_args.ts'
+import { ciArgs, cliContext, forArgs, isCiMode, keyEnvArgs, noteEmptyEnv, ownerArgs } from './_args.ts'
 import { KeyrackUsageError } from '../../domain/errors.ts'
 
 export default defineCommand({
@@ -29,6 +29,7 @@ export default defineCommand({
       onGranted: async (result) => {
         if (isGithubActions(ctx.env)) await writeStdout(renderMasks(result))
         for (const line of result.warnings) warn(line)
+        noteEmptyEnv(result, args.for === 'repo')
       },
     })
     if (signal) {

@@ -5,7 +5,7 @@ import { passphraseSource } from '../io.ts'
 import { isGithubActions } from '../../ci/github-actions.ts'
 import { chooseOutput, githubEnvFile, renderGet, renderMasks, shellQuote, writeGithubEnv } from '../render.ts'
 import { action, say, warn, writeStdout } from '../report.ts'
-import { ciArgs, cliContext, forArgs, isCiMode, keyEnvArgs, outputArgs, ownerArgs, passphraseArgs } from './_args.ts'
+import { ciArgs, cliContext, forArgs, isCiMode, keyEnvArgs, noteEmptyEnv, outputArgs, ownerArgs, passphraseArgs } from './_args.ts'
 
 export default defineCommand({
   meta: {
@@ -53,8 +53,9 @@ export default defineCommand({
       else await writeStdout(masks)
     }
     for (const line of result.warnings) warn(line)
+    noteEmptyEnv(result, input.for === 'repo')
     if (envFile === undefined) return writeStdout(renderGet(result, format))
     const { appended, unchanged } = await writeGithubEnv(result, envFile)
     say(`$GITHUB_ENV: ${appended.length} key${appended.length === 1 ? '' : 's'} added${appended.length ? ` (${appended.join(', ')})` : ''}, ${unchanged.length} already there`)
-  }),
+  }, { shellCode: (args) => chooseOutput(args.output, args.json) === 'exports' }),
 })

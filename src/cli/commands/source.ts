@@ -3,7 +3,7 @@ import { KeyrackUsageError } from '../../domain/errors.ts'
 import { get } from '../../sdk/get.ts'
 import { renderGet } from '../render.ts'
 import { action, warn } from '../report.ts'
-import { ciArgs, cliContext, isCiMode, keyEnvArgs, ownerArgs } from './_args.ts'
+import { ciArgs, cliContext, isCiMode, keyEnvArgs, noteEmptyEnv, ownerArgs } from './_args.ts'
 
 export default defineCommand({
   meta: {
@@ -23,6 +23,7 @@ export default defineCommand({
     const ctx = cliContext(args)
     const result = await get(ctx, { for: args.key ? undefined : 'repo', key: args.key, env: args.env, org: args.org, ci: isCiMode(args), lenient: args.lenient === true })
     for (const line of result.warnings) warn(line)
+    noteEmptyEnv(result, !args.key)
     process.stdout.write(renderGet(result, 'exports'))
-  }),
+  }, { shellCode: () => true }),
 })

@@ -33,5 +33,5 @@ export default defineCommand({
     process.stdout.write(
       `KEYRACK_SOCK=${shellQuote(result.socketPath)}; export KEYRACK_SOCK;\nKEYRACK_OWNER=${shellQuote(result.owner)}; export KEYRACK_OWNER;\n`,
     )
-  }),
+  }, { shellCode: () => true }),
 })
