@@ -37,10 +37,11 @@ function terminalInput(): { stream: tty.ReadStream; close(): void } {
 /** reads a line from the terminal without echoing it */
 export function readHidden(prompt: string): Promise<string> {
   const { stream: stdin, close } = terminalInput()
+  // echo off before the prompt appears: a fast typist (or a pasted passphrase) is never echoed
+  stdin.setRawMode(true)
   process.stderr.write(prompt)
   return new Promise((resolve, reject) => {
     let input = ''
-    stdin.setRawMode(true)
     stdin.resume()
     stdin.setEncoding('utf8')
     const finish = (error?: Error) => {
