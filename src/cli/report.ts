@@ -2,11 +2,18 @@
  * The terminal rules (after age's tui.go): stdout carries only what the user asked for; all
  * else goes to stderr with a `keyrack:` prefix, lowercase, no trailing period. Errors print
  * `keyrack: error:` then one `keyrack: hint:` line per next command, and set the exit code.
+ *
+ * This is the one writer of `keyrack: …` lines, and every line it writes is escaped here: a
+ * control character, escape sequence or bidi override in a message (from a file name, a path in
+ * a repo manifest, a directory name) is shown as `\x1b`, `\n`, `\u202e`, …, so no message can
+ * forge a line, retitle the terminal or hide text. Lines a message is made of on purpose are
+ * printed as indented continuation lines, never as a new `keyrack: error:` or `hint:` line.
  */
 import { escapeCommandData } from '../ci/github-actions.ts'
 import type { ArgsDef, CommandDef } from 'citty'
 import { KeyrackError } from '../domain/errors.ts'
 import { checkArgv, setArgvRules, type ArgvRules } from './argv.ts'
+import { printable } from '../domain/printable.ts'
 import { KeyrackKeysUnavailableError } from '../sdk/errors.ts'
 
 const useColor = (): boolean => Boolean(process.stderr.isTTY) && !process.env.NO_COLOR
@@ -15,37 +22,46 @@ const paint = (code: string, text: string): string => (useColor() ? `\u001b[${co
 /** where bugs are reported (the README's "Exit codes" section says the same) */
 export const ISSUES_URL = 'https://github.com/ehmpathy/keyrack/issues'
 
-export const say = (line: string): void => void process.stderr.write(`keyrack: ${line}\n`)
+/** the single place a `keyrack:` line is written: the label is ours, the text is escaped */
+const emit = (label: string, text: string): void => void process.stderr.write(`keyrack: ${label}${printable(text)}\n`)
+
+/** `keyrack: <label> first line`, then each further line of text as an indented continuation */
+const emitLines = (label: string, text: string): void => {
+  const [first, ...rest] = text.split('\n')
+  emit(label, first!)
+  for (const line of rest) emit('  ', line)
+}
+
+export const say = (line: string): void => emit('', line)
 
 /** writes to stdout and waits until it is handed off, so what follows cannot overtake it */
 export const writeStdout = (text: string): Promise<void> =>
   text === '' ? Promise.resolve() : new Promise((resolve, reject) => void process.stdout.write(text, (error) => (error ? reject(error) : resolve())))
 export const warn = (line: string): void => {
-  say(`${paint('33', 'warning:')} ${line}`)
+  emit(`${paint('33', 'warning:')} `, line)
   // on GitHub Actions also as an annotation, so a reviewed exception or a stray key shows on the run page
-  if (process.env.GITHUB_ACTIONS === 'true') process.stderr.write(`::warning title=keyrack::${escapeCommandData(line)}\n`)
+  if (process.env.GITHUB_ACTIONS === 'true') process.stderr.write(`::warning title=keyrack::${escapeCommandData(printable(line))}\n`)
 }
-export const hint = (line: string): void => say(`${paint('36', 'hint:')} ${line}`)
+export const hint = (text: string): void => emitLines(`${paint('36', 'hint:')} `, text)
+const sayError = (text: string): void => emitLines(`${paint('31', 'error:')} `, text)
 
 export function reportError(error: unknown): number {
   if (error instanceof KeyrackKeysUnavailableError) {
-    say(`${paint('31', 'error:')} ${error.message}`)
+    sayError(error.message)
     const width = Math.max(...error.report.map((r) => r.key.length))
     for (const r of error.report) say(`  ${r.key.padEnd(width)}  ${r.optional ? 'optional' : r.state}${r.reason ? `  ${r.reason}` : ''}`)
     for (const line of error.hint) hint(line)
     return error.exitCode
   }
   if (error instanceof KeyrackError) {
-    const [first, ...rest] = error.message.split('\n')
-    say(`${paint('31', 'error:')} ${first}`)
-    for (const line of rest) say(`  ${line}`)
+    sayError(error.message)
     for (const line of error.hint) hint(line)
     return error.exitCode
   }
   // not ours: name and message only (no stack, no object dump that could hold input)
   const name = error instanceof Error ? error.name : 'error'
   const message = error instanceof Error ? error.message : String(error)
-  say(`${paint('31', 'error:')} unexpected ${name}: ${message.split('\n')[0]}`)
+  sayError(`unexpected ${name}: ${message.split('\n')[0]}`)
   // exit 1 means a bug in keyrack: every expected condition has its own typed error and exit code
   hint(`this is a bug in keyrack: report it at ${ISSUES_URL} with the command you ran and this message (never a secret); \`keyrack doctor\` shows your setup`)
   return 1

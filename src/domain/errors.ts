@@ -6,6 +6,8 @@
  * Exit codes are data, documented in the README; the CLI maps an error to its code, the SDK
  * just throws.
  */
+import { printableLines } from './printable.ts'
+
 export const EXIT_CODES = {
   internal: 1,
   usage: 2,
@@ -29,12 +31,14 @@ export class KeyrackError extends Error {
    * condition can never fall through to exit 1, which means a bug in keyrack
    */
   constructor(message: string, options: { hint?: string[]; exit: ExitCodeName }) {
-    super(message)
+    // a path or name from outside (a repo file, a directory name) may carry terminal control:
+    // every message is safe to print as it is (only the newlines keyrack composed stay)
+    super(printableLines(message))
     this.name = new.target.name
-    this.hint = options.hint ?? []
+    this.hint = (options.hint ?? []).map(printableLines)
     this.exitCode = EXIT_CODES[options.exit]
     // the message already says everything; a stack would only add noise (and never a secret)
-    this.stack = `${this.name}: ${message}`
+    this.stack = `${this.name}: ${this.message}`
   }
 }
 
