@@ -12,7 +12,6 @@
 import type { ArgDef, ArgsDef } from 'citty'
 import { KeyrackUsageError } from '../domain/errors.ts'
 import { inspectSecret } from '../domain/firewall/check.ts'
-import { KEY_PATTERN } from '../domain/names.ts'
 import { closest } from '../domain/suggest.ts'
 
 export interface ArgvRules {
@@ -144,7 +143,8 @@ function unexpectedArgument(token: string, command: string, names: string[], rul
   const showable = isShowable(token)
   // `relock all` → the rule's advice; `get XAI_API_KEY` → `--key XAI_API_KEY`; `get output` → `--output`
   const extra = showable ? rules.unknown?.[token] : undefined
-  const asKey = showable && KEY_PATTERN.test(token) && names.includes('--key') ? `--key ${token}` : undefined
+  // an UPPER_CASE word looks like a key; a lower-case one (also a valid key name) more likely a flag
+  const asKey = showable && /^[A-Z_][A-Z0-9_]*$/.test(token) && names.includes('--key') ? `--key ${token}` : undefined
   const asFlag = showable && !asKey ? closest(token, names.map((n) => n.slice(2))) : undefined
   return new KeyrackUsageError(`unexpected argument ${showToken(token)} for \`${command}\``, [
     ...(rules.dashdash ? [rules.dashdash] : []),

@@ -9,6 +9,8 @@ import { accessSync, constants, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { KeyrackEnvironmentError, KeyrackUsageError } from '../domain/errors.ts'
 import type { Env } from '../context.ts'
+import { parseSlug, SHELL_NAME_PATTERN } from '../domain/names.ts'
+import { printable } from '../domain/printable.ts'
 import type { GetResult } from '../sdk/get.ts'
 
 export type OutputFormat = 'exports' | 'json' | 'value' | 'table' | 'github-env'
@@ -24,12 +26,23 @@ export function chooseOutput(requested: string | undefined, json?: boolean): Out
 /** POSIX single-quoting: safe for any byte sequence except NUL */
 export const shellQuote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`
 
-const keyOf = (slug: string): string => slug.slice(slug.lastIndexOf('.') + 1)
+const keyOf = (slug: string): string => parseSlug(slug).key
+
+/** `export K='…'` lines; a key name no shell can export (rhachet allows dotted names) stops the output whole */
+function renderExports(result: GetResult): string {
+  const unexportable = result.grants.map((g) => keyOf(g.slug)).filter((key) => !SHELL_NAME_PATTERN.test(key))
+  if (unexportable.length > 0)
+    throw new KeyrackUsageError(`a shell cannot export ${unexportable.join(', ')} (a dotted name is not a shell variable), so nothing was printed`, [
+      `run the command with the keys in its environment: \`keyrack exec --for repo --env ${result.env} -- <command>\``,
+      'or read them as JSON: `--output json`',
+    ])
+  return result.grants.map((g) => `export ${keyOf(g.slug)}=${shellQuote(g.key.secret)}\n`).join('')
+}
 
 export function renderGet(result: GetResult, format: OutputFormat): string {
   switch (format) {
     case 'exports':
-      return result.grants.map((g) => `export ${keyOf(g.slug)}=${shellQuote(g.key.secret)}\n`).join('')
+      return renderExports(result)
     case 'json':
       return `${JSON.stringify(
         {
@@ -116,6 +129,8 @@ export async function writeGithubEnv(result: GetResult, file: string): Promise<A
 export const renderMasks = (result: GetResult): string => maskLines(result.grants.map((g) => g.key.secret))
 
 export function table(head: string[], rows: string[][]): string {
+  // cells can hold paths and names from outside (a repo, a directory): never raw terminal control
+  rows = rows.map((r) => r.map(printable))
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()
   return [line(head), ...rows.map(line)].join('\n') + '\n'

@@ -5,8 +5,15 @@
 import { KeyrackUsageError } from './errors.ts'
 
 export const OWNER_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/
-export const ENV_PATTERN = /^[a-z][a-z0-9-]*$/
-export const KEY_PATTERN = /^[A-Z_][A-Z0-9_]*$/
+/**
+ * Env and key names are as wide as rhachet's keyrack reads them (upper/lower case, `_`; dotted
+ * key names), so its repo manifests work unchanged. Org and env names never hold a dot: a slug
+ * `<org>.<env>.<KEY>` splits at its first two dots, and a dotted key stays whole (see parseSlug).
+ */
+export const ENV_PATTERN = /^[A-Za-z][A-Za-z0-9_-]*$/
+export const KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/
+/** a key name a POSIX shell can `export` (no dot): what `--output exports` can print */
+export const SHELL_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/
 export const ORG_PATTERN = /^(@all|[A-Za-z0-9][A-Za-z0-9_-]*)$/
 
 export const DEFAULT_OWNER = 'human'
@@ -38,7 +45,7 @@ export function assertEnv(env: string): string {
 export function assertKey(key: string): string {
   if (!KEY_PATTERN.test(key))
     throw new KeyrackUsageError(`the ${shown(key)} key name is invalid: keys are env-var names matching ${KEY_PATTERN.source}`, [
-      'use an upper-case env-var name such as `--key XAI_API_KEY`',
+      'use an env-var name such as `--key XAI_API_KEY`',
     ])
   return key
 }
@@ -61,9 +68,13 @@ export function toSlug(parts: SlugParts): string {
   return `${parts.org}.${parts.env}.${parts.key}`
 }
 
+/**
+ * Splits at the first two dots, as rhachet does (`parts.slice(2).join('.')`): org and env names
+ * have no dot (ORG_PATTERN, ENV_PATTERN), so `acme.test.aws.profile` is key `aws.profile`.
+ */
 export function parseSlug(slug: string): SlugParts {
-  const lastDot = slug.lastIndexOf('.')
-  const envDot = slug.lastIndexOf('.', lastDot - 1)
-  if (lastDot < 0 || envDot < 0) throw new KeyrackUsageError('a slug has the form <org>.<env>.<KEY>', [])
-  return { org: slug.slice(0, envDot), env: slug.slice(envDot + 1, lastDot), key: slug.slice(lastDot + 1) }
+  const orgDot = slug.indexOf('.')
+  const envDot = slug.indexOf('.', orgDot + 1)
+  if (orgDot < 0 || envDot < 0) throw new KeyrackUsageError('a slug has the form <org>.<env>.<KEY>', [])
+  return { org: slug.slice(0, orgDot), env: slug.slice(orgDot + 1, envDot), key: slug.slice(envDot + 1) }
 }

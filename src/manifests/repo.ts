@@ -1,41 +1,36 @@
 /**
- * The repo manifest `.agent/keyrack.yml`: the repo's allowlist of keys per env (SPEC §5).
- * Read unchanged from repos that already use rhachet's keyrack.
+ * The repo manifest `.agent/keyrack.yml`: the repo's allowlist of keys per env (SPEC §5), with
+ * its `extends`. Read unchanged from repos that already use rhachet's keyrack.
  *
- * Validation walks the YAML tree so that every error names file:line:column; messages describe
- * what is wrong and show a corrected example, but never echo a line's content (a pasted secret
- * could be in it).
+ * Repo content is untrusted input, so every file this reads — the manifest and each `extends`
+ * target — goes through one guard (`readManifestFile`): it must resolve inside the git root (no
+ * symlink out of it), belong to the user (like git's safe.directory), be a regular file (a FIFO,
+ * socket, device or directory is refused at once) and stay under 1 MiB. Each file is read and
+ * parsed once (memoised by its real path), so a diamond of extends is linear, not exponential;
+ * a cycle is an error naming the chain. Names from files are shown escaped in every message.
+ *
+ * Parsing one file (the fast and the full path, positions, examples) is in repo-file.ts.
  */
-import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { join, relative } from 'node:path'
-import * as v from 'valibot'
-import type { LineCounter, Node, Pair } from 'yaml'
-import type * as YamlModule from 'yaml'
+import { realpathSync, statSync } from 'node:fs'
+import { join, relative, sep } from 'node:path'
+import type { Env } from '../context.ts'
 import { KeyrackManifestInvalidError } from '../domain/errors.ts'
-import { DURATIONS, PROTECTIONS, type Duration, type Protection } from '../domain/grade.ts'
-import { ENV_ALL, ENV_PATTERN, KEY_PATTERN, ORG_PATTERN, toSlug } from '../domain/names.ts'
-import { MECH_IDS } from '../mechs/index.ts'
+import { ENV_ALL, ENV_SUDO, toSlug } from '../domain/names.ts'
+import { printable } from '../domain/printable.ts'
+import { DEFAULT_MAX_BYTES, readFileGuarded, UnsafeFileError } from '../runtime/read-file.ts'
+import { EXAMPLE, exampleHint, parseFile, type ParsedFile, type Position, type RepoKeySpec } from './repo-file.ts'
+import { assertOwnFile } from './worksite.ts'
 
-export interface RepoKeySpec {
-  key: string
-  /** the mech the key must come from */
-  mech?: string
-  /** the minimum grade a grant must have */
-  grade?: { protection?: Protection; duration?: Duration }
-  /** not required when this other key is present */
-  isOptionalIfHas?: string
-  /** `long-lived`: an explicit, reviewed exception to the firewall (needs reason) */
-  allow?: 'long-lived'
-  reason?: string
-}
+export type { RepoKeySpec }
 
 export interface RepoManifest {
   /** the root manifest's path */
   file: string
   org: string
-  /** env name → its keys (env `all` included as its own entry) */
+  /** env name → its keys (env `all` of the root manifest included as its own entry) */
   envs: Map<string, RepoKeySpec[]>
+  /** fields that were ignored (rhachet ignores them too), each as `file:line:column: …` */
+  warnings: string[]
 }
 
 export interface AllowlistedKey {
@@ -47,415 +42,22 @@ export interface AllowlistedKey {
   spec: RepoKeySpec
 }
 
-const EXAMPLE = [
-  'org: ehmpathy',
-  'env.all:',
-  '  - XAI_API_KEY',
-  'env.test:',
-  '  - AWS_PROFILE: ephemeral',
-  '  - key: GITHUB_TOKEN',
-  '    mech: EPHEMERAL_VIA_GITHUB_APP',
-].join('\n')
-
-const exampleHint = (example: string): string => `for example:\n${example.replace(/^/gm, '    ')}`
-
-class Problems {
-  readonly list: { line: number; column: number; message: string; example?: string }[] = []
-  constructor(
-    readonly file: string,
-    readonly lineCounter: LineCounter,
-  ) {}
-  at(node: Node | Pair | null | undefined, message: string, example?: string): void {
-    const offset = node && 'range' in node && node.range ? node.range[0] : (node as Pair | undefined)?.key && ((node as Pair).key as Node).range?.[0]
-    const pos = this.lineCounter.linePos(typeof offset === 'number' ? offset : 0)
-    this.list.push({ line: pos.line, column: pos.col, message, example })
-  }
-}
-
-const EntryObjectSchema = v.strictObject({
-  key: v.pipe(v.string(), v.regex(KEY_PATTERN)),
-  mech: v.optional(v.picklist(MECH_IDS)),
-  grade: v.optional(v.string()),
-  'is-optional-if-has': v.optional(v.pipe(v.string(), v.regex(KEY_PATTERN))),
-  allow: v.optional(v.literal('long-lived')),
-  reason: v.optional(v.pipe(v.string(), v.minLength(1))),
-})
-
-function parseGrade(text: string): RepoKeySpec['grade'] | null {
-  const grade: NonNullable<RepoKeySpec['grade']> = {}
-  for (const word of text.split(',').map((w) => w.trim())) {
-    if ((PROTECTIONS as readonly string[]).includes(word) && !grade.protection) grade.protection = word as Protection
-    else if ((DURATIONS as readonly string[]).includes(word) && !grade.duration) grade.duration = word as Duration
-    else return null
-  }
-  return grade
-}
-
-const GRADE_HELP = `a grade is one or two of ${PROTECTIONS.join(' | ')} and ${DURATIONS.join(' | ')}, e.g. "encrypted,ephemeral"`
-
-function parseEntry(item: unknown, problems: Problems, env: string): RepoKeySpec | null {
-  const node = item as Node
-  // bare name: `- XAI_API_KEY`
-  if (isScalar(node)) {
-    if (typeof node.value === 'string' && KEY_PATTERN.test(node.value)) return { key: node.value }
-    problems.at(node, `env.${env}: an entry is not a valid key name (keys match ${KEY_PATTERN.source})`, `env.${env}:\n  - XAI_API_KEY`)
-    return null
-  }
-  if (!isMap(node)) {
-    problems.at(node, `env.${env}: an entry must be a key name, \`KEY: grade\` or an object with \`key:\``, `env.${env}:\n  - XAI_API_KEY`)
-    return null
-  }
-  const hasKeyField = node.items.some((pair) => isScalar(pair.key) && pair.key.value === 'key')
-  // grade shorthand: `- AWS_PROFILE: ephemeral`
-  if (!hasKeyField && node.items.length === 1) {
-    const pair = node.items[0]!
-    const name = isScalar(pair.key) ? pair.key.value : null
-    if (typeof name !== 'string' || !KEY_PATTERN.test(name)) {
-      problems.at(pair.key as Node, `env.${env}: an entry's name is not a valid key name (keys match ${KEY_PATTERN.source})`, `env.${env}:\n  - AWS_PROFILE: ephemeral`)
-      return null
-    }
-    if (pair.value === null || (isScalar(pair.value) && pair.value.value === null)) return { key: name }
-    const gradeText = isScalar(pair.value) ? pair.value.value : null
-    const grade = typeof gradeText === 'string' ? parseGrade(gradeText) : null
-    if (!grade) {
-      problems.at(pair.value as Node, `env.${env}: the grade of ${name} is invalid: ${GRADE_HELP}`, `env.${env}:\n  - ${name}: encrypted,ephemeral`)
-      return null
-    }
-    return { key: name, grade }
-  }
-  // object form
-  const data = node.toJSON() as unknown
-  const result = v.safeParse(EntryObjectSchema, data)
-  if (!result.success) {
-    const issue = result.issues[0]!
-    const field = issue.path?.[0]?.key
-    const fieldNode = typeof field === 'string' ? (node.get(field, true) as Node | undefined) ?? node : node
-    const keyNode = typeof field === 'string' ? node.items.find((p) => isScalar(p.key) && p.key.value === field)?.key : undefined
-    let message: string
-    if (issue.type === 'strict_object' || (typeof field === 'string' && !(field in EntryObjectSchema.entries)))
-      message = `env.${env}: unknown field in a key entry (fields are key, mech, grade, is-optional-if-has, allow, reason)`
-    else if (field === 'mech') message = `env.${env}: unknown mech (mechs are ${MECH_IDS.join(', ')})`
-    else if (field === 'key') message = `env.${env}: \`key\` must be a key name matching ${KEY_PATTERN.source}`
-    else if (field === 'is-optional-if-has') message = `env.${env}: \`is-optional-if-has\` must be a key name`
-    else if (field === 'allow') message = `env.${env}: \`allow\` may only be "long-lived"`
-    else message = `env.${env}: invalid \`${String(field)}\` in a key entry`
-    problems.at((keyNode as Node | undefined) ?? fieldNode, message, `env.${env}:\n  - key: AWS_PROFILE\n    mech: EPHEMERAL_VIA_AWS_SSO\n    grade: ephemeral`)
-    return null
-  }
-  const entry = result.output
-  const spec = specOf(entry)
-  if (spec === 'bad-grade')
-    problems.at(node.get('grade', true) as Node, `env.${env}: the grade of ${entry.key} is invalid: ${GRADE_HELP}`, `  - key: ${entry.key}\n    grade: encrypted,ephemeral`)
-  else if (spec === 'allow-without-reason')
-    problems.at(node.get('allow', true) as Node, `env.${env}: \`allow: long-lived\` on ${entry.key} needs a \`reason:\` a reviewer can read`, `  - key: ${entry.key}\n    allow: long-lived\n    reason: vendor offers no short-lived tokens`)
-  else return spec
-  return null
-}
-
-/** a schema-valid object entry as a spec, or what is still wrong with it (both parse paths use this) */
-function specOf(entry: v.InferOutput<typeof EntryObjectSchema>): RepoKeySpec | 'bad-grade' | 'allow-without-reason' {
-  const spec: RepoKeySpec = { key: entry.key }
-  if (entry.mech) spec.mech = entry.mech
-  if (entry['is-optional-if-has']) spec.isOptionalIfHas = entry['is-optional-if-has']
-  if (entry.grade !== undefined) {
-    const grade = parseGrade(entry.grade)
-    if (!grade) return 'bad-grade'
-    spec.grade = grade
-  }
-  if (entry.allow && !entry.reason) return 'allow-without-reason'
-  if (entry.allow) spec.allow = entry.allow
-  if (entry.reason) spec.reason = entry.reason
-  return spec
-}
-
-interface ParsedFile {
-  org?: string
-  extends: { path: string; node: Node; line: number; column: number }[]
-  envs: Map<string, RepoKeySpec[]>
-  /** where each env section starts, for errors found after parsing */
-  envPos: Map<string, { line: number; column: number }>
-}
+/** a repo manifest lists key names: anything near this size is not one */
+export const MAX_MANIFEST_BYTES = DEFAULT_MAX_BYTES
 
 /**
- * The yaml package (the full CST with positions) is loaded only on the slow path: it is the
- * largest module `get` would otherwise load on every run.
+ * Reads <worksite>/.agent/keyrack.yml with its `extends`; the including file wins.
+ * @param env the environment for git's safe.directory lookup (only when a file is not the user's)
  */
-let yamlModule: typeof YamlModule | undefined
-function yaml(): typeof YamlModule {
-  // Bun has require in ESM, and only a literal require('yaml') is bundled into the binary;
-  // Node (an SDK user) gets a require from createRequire
-  yamlModule ??= (typeof require === 'function' ? require('yaml') : createRequire(import.meta.url)('yaml')) as typeof YamlModule
-  return yamlModule
-}
-const isMap = ((n: unknown) => yaml().isMap(n)) as typeof YamlModule.isMap
-const isScalar = ((n: unknown) => yaml().isScalar(n)) as typeof YamlModule.isScalar
-const isSeq = ((n: unknown) => yaml().isSeq(n)) as typeof YamlModule.isSeq
-
-function parseFile(file: string, text: string, label: string): ParsedFile {
-  const { LineCounter, parseDocument } = yaml()
-  const lineCounter = new LineCounter()
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false })
-  const problems = new Problems(label, lineCounter)
-  for (const error of doc.errors) {
-    // without prettyErrors, yaml leaves linePos unset: compute it from the error's offset
-    const pos = error.linePos?.[0] ?? lineCounter.linePos(error.pos?.[0] ?? 0)
-    // yaml's own message can quote the source line; keep only its code
-    problems.list.push({ line: pos.line, column: pos.col, message: `YAML syntax error (${error.code.toLowerCase().replaceAll('_', ' ')})`, example: EXAMPLE })
-  }
-  const parsed: ParsedFile = { extends: [], envs: new Map(), envPos: new Map() }
-  const posOf = (node: Node): { line: number; column: number } => {
-    const { line, col } = lineCounter.linePos(node.range?.[0] ?? 0)
-    return { line, column: col }
-  }
-  if (problems.list.length === 0) {
-    const root = doc.contents
-    if (!isMap(root)) problems.at(root, 'the repo manifest must be a mapping with `org:` and `env.<name>:` sections', EXAMPLE)
-    else {
-      for (const pair of root.items) {
-        const name = isScalar(pair.key) ? pair.key.value : null
-        const keyNode = pair.key as Node
-        if (name === 'org') {
-          const org = isScalar(pair.value) ? pair.value.value : null
-          if (typeof org !== 'string' || !ORG_PATTERN.test(org)) problems.at(pair.value as Node, `\`org\` must be your org's name (matching ${ORG_PATTERN.source})`, 'org: ehmpathy')
-          else parsed.org = org
-        } else if (name === 'extends') {
-          if (!isSeq(pair.value)) problems.at(keyNode, '`extends` must be a list of paths relative to the git root', 'extends:\n  - .agent/repo=.this/role=test/keyrack.yml')
-          else
-            for (const item of pair.value.items) {
-              if (isScalar(item) && typeof item.value === 'string' && item.value.endsWith('.yml')) parsed.extends.push({ path: item.value, node: item, ...posOf(item) })
-              else problems.at(item as Node, '`extends` entries must be paths to .yml files, relative to the git root', 'extends:\n  - .agent/repo=.this/role=test/keyrack.yml')
-            }
-        } else if (name === 'keys') {
-          problems.at(keyNode, 'a flat `keys:` map is not supported: list keys under `env.<name>:` sections', EXAMPLE)
-        } else if (typeof name === 'string' && name.startsWith('env.')) {
-          const env = name.slice(4)
-          if (!ENV_PATTERN.test(env)) {
-            problems.at(keyNode, `section \`env.<name>\` has an invalid env name (env names match ${ENV_PATTERN.source})`, 'env.prep-admin:\n  - AWS_PROFILE')
-            continue
-          }
-          parsed.envPos.set(env, posOf(keyNode))
-          const specs: RepoKeySpec[] = []
-          const value = pair.value
-          if (value === null || (isScalar(value) && value.value === null)) {
-            parsed.envs.set(env, specs)
-            continue
-          }
-          if (!isSeq(value)) {
-            problems.at(keyNode, `\`env.${env}\` must be a list of keys`, `env.${env}:\n  - XAI_API_KEY`)
-            continue
-          }
-          const seen = new Set<string>()
-          for (const item of value.items) {
-            const spec = parseEntry(item, problems, env)
-            if (!spec) continue
-            if (seen.has(spec.key)) {
-              problems.at(item as Node, `env.${env}: ${spec.key} is listed twice`, `env.${env}:\n  - ${spec.key}`)
-              continue
-            }
-            seen.add(spec.key)
-            specs.push(spec)
-          }
-          parsed.envs.set(env, specs)
-        } else {
-          problems.at(keyNode, 'unknown top-level field (fields are org, extends and env.<name> sections)', EXAMPLE)
-        }
-      }
-    }
-  }
-  if (problems.list.length > 0) throw toError(problems, file)
-  return parsed
-}
-
-
-/**
- * The fast path: Bun's native YAML parser and plain-data checks, used only when the file is
- * certainly valid (no duplicate keys, every field as the schema wants). Anything doubtful
- * returns null and the full tree walk above, which knows line and column, decides and reports.
- */
-function fastParseFile(text: string): ParsedFile | null {
-  const parseYaml = (globalThis as { Bun?: { YAML?: { parse(text: string): unknown } } }).Bun?.YAML?.parse
-  if (!parseYaml || hasDuplicateKeys(text)) return null
-  let data: unknown
+export function readRepoManifest(worksite: string, env: Env = process.env): RepoManifest {
+  const fast = new ManifestReader(worksite, true, env)
   try {
-    data = parseYaml(text)
-  } catch {
-    return null
-  }
-  if (!isRecord(data)) return null
-  const parsed: ParsedFile = { extends: [], envs: new Map(), envPos: new Map() }
-  const unknownPos = { line: 1, column: 1 }
-  for (const [name, value] of Object.entries(data)) {
-    if (name === 'org') {
-      if (typeof value !== 'string' || !ORG_PATTERN.test(value)) return null
-      parsed.org = value
-    } else if (name === 'extends') {
-      if (!Array.isArray(value)) return null
-      for (const item of value) {
-        if (typeof item !== 'string' || !item.endsWith('.yml')) return null
-        parsed.extends.push({ path: item, node: null as unknown as Node, ...unknownPos })
-      }
-    } else if (name.startsWith('env.') && ENV_PATTERN.test(name.slice(4))) {
-      const env = name.slice(4)
-      parsed.envPos.set(env, unknownPos)
-      if (value === null) {
-        parsed.envs.set(env, [])
-        continue
-      }
-      if (!Array.isArray(value)) return null
-      const specs: RepoKeySpec[] = []
-      for (const item of value) {
-        const spec = fastEntry(item)
-        if (!spec || specs.some((s) => s.key === spec.key)) return null
-        specs.push(spec)
-      }
-      parsed.envs.set(env, specs)
-    } else return null
-  }
-  return parsed
-}
-
-const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
-
-function fastEntry(item: unknown): RepoKeySpec | null {
-  if (typeof item === 'string') return KEY_PATTERN.test(item) ? { key: item } : null
-  if (!isRecord(item)) return null
-  const fields = Object.keys(item)
-  if (!('key' in item)) {
-    if (fields.length !== 1 || !KEY_PATTERN.test(fields[0]!)) return null
-    const gradeText = item[fields[0]!]
-    if (gradeText === null) return { key: fields[0]! }
-    const grade = typeof gradeText === 'string' ? parseGrade(gradeText) : null
-    return grade ? { key: fields[0]!, grade } : null
-  }
-  const result = v.safeParse(EntryObjectSchema, item)
-  if (!result.success) return null
-  const spec = specOf(result.output)
-  return typeof spec === 'string' ? null : spec
-}
-
-/**
- * Whether any block mapping repeats a key (which Bun's parser would silently resolve as
- * last-wins). A line scanner over block-style YAML: a false alarm only sends the file down
- * the full path, so it errs towards reporting.
- */
-export function hasDuplicateKeys(text: string): boolean {
-  const maps: { indent: number; keys: Set<string> }[] = []
-  let scalarIndent = -1 // inside a block scalar (| or >): lines indented deeper are content
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/\s+$/, '')
-    const trimmed = line.trimStart()
-    if (trimmed === '' || trimmed.startsWith('#')) continue
-    let indent = line.length - trimmed.length
-    if (scalarIndent >= 0 && indent > scalarIndent) continue
-    scalarIndent = -1
-    let rest = trimmed
-    while (rest.startsWith('- ')) {
-      // a list item starts a new mapping at the column of its first key
-      indent += 2
-      rest = rest.slice(2).trimStart()
-      while (maps.length > 0 && maps[maps.length - 1]!.indent >= indent) maps.pop()
-      maps.push({ indent, keys: new Set() })
-    }
-    const match = /^("[^"]*"|'[^']*'|[^\s:#'"{[][^:#]*?)\s*:(\s|$)/.exec(rest)
-    if (!match) continue
-    const key = match[1]!.replace(/^["']|["']$/g, '')
-    while (maps.length > 0 && maps[maps.length - 1]!.indent > indent) maps.pop()
-    let map = maps[maps.length - 1]
-    if (!map || map.indent < indent) {
-      map = { indent, keys: new Set() }
-      maps.push(map)
-    }
-    if (map.keys.has(key)) return true
-    map.keys.add(key)
-    if (/:\s*[|>][-+0-9]*\s*(#.*)?$/.test(rest)) scalarIndent = indent
-  }
-  return false
-}
-
-function toError(problems: Problems, file: string): KeyrackManifestInvalidError {
-  const [first, ...rest] = problems.list
-  const where = (p: { line: number; column: number }) => `${problems.file}:${p.line}:${p.column}`
-  const message = [`${where(first!)}: ${first!.message}`, ...rest.slice(0, 9).map((p) => `${where(p)}: ${p.message}`)].join('\n')
-  const hint = first!.example ? [exampleHint(first!.example)] : []
-  return new KeyrackManifestInvalidError(message, hint, file, first!.line, first!.column)
-}
-
-function readText(file: string, label: string): string {
-  try {
-    return readFileSync(file, 'utf8')
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    throw new KeyrackManifestInvalidError(`cannot read ${label}: ${code === 'ENOENT' ? 'no such file' : code ?? 'error'}`, [
-      code === 'ENOENT' ? 'create one with `keyrack init --repo`' : `check its permissions: \`ls -l ${file}\``,
-    ], file)
-  }
-}
-
-/** reads the repo manifest at <worksite>/.agent/keyrack.yml with its `extends`, root wins */
-export function readRepoManifest(worksite: string): RepoManifest {
-  try {
-    return readRepoManifestWith(worksite, true)
+    return fast.read()
   } catch (error) {
     // the fast path knows no positions: let the full path find and locate the problem
-    if (!(error instanceof KeyrackManifestInvalidError)) throw error
-    return readRepoManifestWith(worksite, false)
+    if (!(error instanceof KeyrackManifestInvalidError) || !fast.parsedFast) throw error
+    return new ManifestReader(worksite, false, env).read()
   }
-}
-
-function readRepoManifestWith(worksite: string, fast: boolean): RepoManifest {
-  const rootFile = join(worksite, '.agent', 'keyrack.yml')
-  const envs = new Map<string, RepoKeySpec[]>()
-  let org: string | undefined
-  let allPos: { label: string; line: number; column: number; file: string } | undefined
-  const visit = (file: string, chain: string[], from?: { label: string; file: string; line: number; column: number }): void => {
-    const label = relative(worksite, file) || file
-    let text: string
-    try {
-      text = readText(file, label)
-    } catch (error) {
-      // a missing extended file: point at the `extends` entry that names it
-      if (!from || !(error instanceof KeyrackManifestInvalidError)) throw error
-      throw new KeyrackManifestInvalidError(`${from.label}:${from.line}:${from.column}: \`extends\` names ${label}, which ${error.message.replace(/^cannot read [^:]*: /, 'cannot be read: ')}`, [
-        'fix the path (relative to the git root) or remove the entry',
-      ], from.file, from.line, from.column)
-    }
-    const parsed = (fast ? fastParseFile(text) : null) ?? parseFile(file, text, label)
-    const allAt = parsed.envPos.get(ENV_ALL)
-    if (allAt && !allPos) allPos = { label, file, ...allAt }
-    if (chain.length === 0) {
-      if (!parsed.org)
-        throw new KeyrackManifestInvalidError(`${label}:1:1: \`org\` is required`, [exampleHint(EXAMPLE)], file, 1, 1)
-      org = parsed.org
-    }
-    // the including file wins: merge its keys first, then add what extended files add
-    for (const [env, specs] of parsed.envs) {
-      const merged = envs.get(env) ?? []
-      for (const spec of specs) if (!merged.some((s) => s.key === spec.key)) merged.push(spec)
-      envs.set(env, merged)
-    }
-    for (const ext of parsed.extends) {
-      const target = join(worksite, ext.path)
-      const at = `${label}:${ext.line}:${ext.column}`
-      if (relative(worksite, target).startsWith('..'))
-        throw new KeyrackManifestInvalidError(`${at}: \`extends\` must stay inside the git root`, ['use a path relative to the git root, e.g. `- .agent/repo=.this/role=test/keyrack.yml`'], file, ext.line, ext.column)
-      if (chain.includes(target) || target === file)
-        throw new KeyrackManifestInvalidError(
-          `${at}: \`extends\` forms a cycle: ${[...chain, file, target].map((f) => relative(worksite, f)).join(' → ')}`,
-          ['remove one of the `extends` entries in that chain'],
-          file, ext.line, ext.column,
-        )
-      visit(target, [...chain, file], { label, file, line: ext.line, column: ext.column })
-    }
-  }
-  visit(rootFile, [])
-  const envNames = [...envs.keys()]
-  if (envs.has(ENV_ALL) && envNames.every((e) => e === ENV_ALL)) {
-    const at = allPos ?? { label: relative(worksite, rootFile), file: rootFile, line: 1, column: 1 }
-    throw new KeyrackManifestInvalidError(`${at.label}:${at.line}:${at.column}: \`env.all\` needs at least one env-specific section`, [
-      exampleHint('env.all:\n  - XAI_API_KEY\nenv.test: []'),
-    ], at.file, at.line, at.column)
-  }
-  return { file: rootFile, org: org!, envs }
 }
 
 /** the envs a repo declares, besides `all` */
@@ -466,8 +68,10 @@ export function declaredEnvs(manifest: RepoManifest): string[] {
 /**
  * The allowlist for one env: its own keys plus the `all` keys. Each key is looked up as
  * org.<env>.KEY first, then org.all.KEY (fallback at lookup time, never by copying).
+ * `sudo` keys are never allowlisted by a repo (SPEC §5): only an explicit `--key` gets them.
  */
 export function allowlistFor(manifest: RepoManifest, env: string): AllowlistedKey[] {
+  if (env === ENV_SUDO) return []
   const own = manifest.envs.get(env) ?? []
   const shared = env === ENV_ALL ? [] : (manifest.envs.get(ENV_ALL) ?? [])
   const result: AllowlistedKey[] = []
@@ -477,4 +81,173 @@ export function allowlistFor(manifest: RepoManifest, env: string): AllowlistedKe
     result.push({ key: spec.key, env, slugs, spec })
   }
   return result
+}
+
+/** an `extends` entry, as a place to point errors at */
+interface From extends Position {
+  label: string
+  file: string
+}
+
+type Envs = Map<string, RepoKeySpec[]>
+
+class ManifestReader {
+  /** the git root with every symlink resolved: every file read must be inside it */
+  private readonly root: string
+  /** real path of an extended file → its envs, merged with its own extends: each file once */
+  private readonly done = new Map<string, Envs>()
+  /** the files being resolved, root first: a file met again here is a cycle */
+  private readonly chain: { real: string; label: string }[] = []
+  private readonly warnings: string[] = []
+  /** whether a file went through the fast path (whose errors may lack positions) */
+  parsedFast = false
+
+  constructor(
+    private readonly worksite: string,
+    private readonly fast: boolean,
+    private readonly env: Env,
+  ) {
+    this.root = realpathSync(worksite)
+  }
+
+  read(): RepoManifest {
+    const file = join(this.worksite, '.agent', 'keyrack.yml')
+    const label = this.labelOf(file)
+    const real = this.locate(file, label)
+    const parsed = this.parse(real, file, label)
+    if (!parsed.org) throw new KeyrackManifestInvalidError(`${label}:1:1: \`org\` is required`, [exampleHint(EXAMPLE)], file, 1, 1)
+    // the root's own `env.all` applies to every env the repo declares, its extends' included
+    const envs: Envs = new Map([...parsed.envs].map(([env, specs]) => [env, [...specs]]))
+    this.chain.push({ real, label })
+    for (const ext of parsed.extends) mergeInto(envs, this.extended(ext.path, { label, file, line: ext.line, column: ext.column }))
+    this.chain.pop()
+    if (envs.has(ENV_ALL) && [...envs.keys()].every((e) => e === ENV_ALL)) {
+      const at = parsed.envPos.get(ENV_ALL)!
+      throw needsEnvSection(label, file, at)
+    }
+    return { file, org: parsed.org, envs, warnings: this.warnings }
+  }
+
+  /** an extended file's envs, with its extends merged in (the including file wins) */
+  private extended(path: string, from: From): Envs {
+    const file = join(this.worksite, path)
+    const label = this.labelOf(file)
+    if (relative(this.worksite, file).startsWith('..'))
+      throw new KeyrackManifestInvalidError(`${from.label}:${from.line}:${from.column}: \`extends\` must stay inside the git root`, [
+        'use a path relative to the git root, e.g. `- .agent/repo=.this/role=test/keyrack.yml`',
+      ], from.file, from.line, from.column)
+    const real = this.locate(file, label, from)
+    const known = this.done.get(real)
+    if (known) return known
+    if (this.chain.some((c) => c.real === real))
+      throw new KeyrackManifestInvalidError(
+        `${from.label}:${from.line}:${from.column}: \`extends\` forms a cycle: ${[...this.chain.map((c) => c.label), label].join(' → ')}`,
+        ['remove one of the `extends` entries in that chain'],
+        from.file, from.line, from.column,
+      )
+    const parsed = this.parse(real, file, label, from)
+    const envs = ownEnvsOfExtended(parsed, label, file)
+    this.chain.push({ real, label })
+    for (const ext of parsed.extends) mergeInto(envs, this.extended(ext.path, { label, file, line: ext.line, column: ext.column }))
+    this.chain.pop()
+    this.done.set(real, envs)
+    return envs
+  }
+
+  /** the file's real path, which must be inside the git root */
+  private locate(file: string, label: string, from?: From): string {
+    let real: string
+    try {
+      real = realpathSync(file)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') throw this.unreadable(file, label, from, 'does not exist', from ? [] : ['create one with `keyrack init --repo`'])
+      throw this.unreadable(file, label, from, `cannot be read (${code ?? 'error'})`, [`check its permissions: \`ls -l ${label}\``])
+    }
+    if (real !== this.root && !real.startsWith(this.root.endsWith(sep) ? this.root : this.root + sep))
+      throw this.unreadable(file, label, from, 'resolves outside the git root (a symlink leads out of the repo)', [
+        'a repo manifest and its `extends` targets must be files inside the repo: put the file itself there, not a symlink out',
+      ])
+    return real
+  }
+
+  /**
+   * The one guard every manifest file goes through: the user's own (or a safe.directory
+   * worksite's), a regular file, at most 1 MiB, valid UTF-8 — then parsed.
+   */
+  private parse(real: string, file: string, label: string, from?: From): ParsedFile {
+    assertOwnFile(this.worksite, file, statSync(real).uid, this.env)
+    let bytes: Buffer | null
+    try {
+      bytes = readFileGuarded(real, { maxBytes: MAX_MANIFEST_BYTES, noFollow: true })
+    } catch (error) {
+      if (!(error instanceof UnsafeFileError)) {
+        const code = (error as NodeJS.ErrnoException).code
+        throw this.unreadable(file, label, from, `cannot be read (${code ?? 'error'})`, [`check its permissions: \`ls -l ${label}\``])
+      }
+      throw this.unreadable(file, label, from, error.detail, [
+        error.reason === 'too-large'
+          ? 'a repo manifest lists key names; a file this large is not one: check the path'
+          : from
+            ? 'point `extends` at a regular .yml file in the repo'
+            : 'replace it with a regular file (`keyrack init --repo` writes a starter)',
+      ])
+    }
+    if (bytes === null) throw this.unreadable(file, label, from, 'does not exist', [])
+    let text: string
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+    } catch {
+      throw this.unreadable(file, label, from, 'is not valid UTF-8', ['save it as UTF-8 text'])
+    }
+    if (this.fast) this.parsedFast = true
+    const parsed = parseFile(text, label, file, this.fast)
+    this.warnings.push(...parsed.warnings)
+    return parsed
+  }
+
+  /** an error naming the file, or — for an `extends` target — the entry that names it */
+  private unreadable(file: string, label: string, from: From | undefined, what: string, hint: string[]): KeyrackManifestInvalidError {
+    if (!from) return new KeyrackManifestInvalidError(`the repo manifest ${label} ${what}`, hint, file)
+    return new KeyrackManifestInvalidError(`${from.label}:${from.line}:${from.column}: \`extends\` names ${label}, which ${what}`, [
+      ...hint,
+      'fix the path (relative to the git root) or remove the entry',
+    ], from.file, from.line, from.column)
+  }
+
+  /** a file as messages name it: relative to the git root, never with raw control characters */
+  private labelOf(file: string): string {
+    return printable(relative(this.worksite, file) || file)
+  }
+}
+
+/**
+ * An extended file's own sections. Its `env.all` applies only to the envs that file declares
+ * (rhachet's reading): a role's keyrack that lists `env.all` beside `env.prod` adds those keys to
+ * prod, not to every env of the repo that extends it. A key the file lists under the env itself
+ * wins over its `env.all` entry.
+ */
+function ownEnvsOfExtended(parsed: ParsedFile, label: string, file: string): Envs {
+  const all = parsed.envs.get(ENV_ALL)
+  const envs: Envs = new Map()
+  for (const [env, specs] of parsed.envs) {
+    if (env === ENV_ALL) continue
+    envs.set(env, [...specs, ...(all ?? []).filter((a) => !specs.some((s) => s.key === a.key))])
+  }
+  if (all && envs.size === 0) throw needsEnvSection(label, file, parsed.envPos.get(ENV_ALL)!)
+  return envs
+}
+
+function needsEnvSection(label: string, file: string, at: Position): KeyrackManifestInvalidError {
+  return new KeyrackManifestInvalidError(`${label}:${at.line}:${at.column}: \`env.all\` needs at least one env-specific section`, [
+    exampleHint('env.all:\n  - XAI_API_KEY\nenv.test: []'),
+  ], file, at.line, at.column)
+}
+
+/** adds what `from` lists and `into` does not (per env, by key name): the including file wins */
+function mergeInto(into: Envs, from: Envs): void {
+  for (const [env, specs] of from) {
+    const merged = into.get(env) ?? []
+    into.set(env, [...merged, ...specs.filter((s) => !merged.some((m) => m.key === s.key))])
+  }
 }

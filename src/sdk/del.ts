@@ -21,8 +21,8 @@ export interface DelInput {
 export async function del(ctx: Context, input: DelInput): Promise<{ slug: string; vault: string }> {
   const key = assertKey(input.key)
   const env = assertEnv(input.env)
-  const worksite = findWorksite(ctx.cwd)
-  const org = input.org ? assertOrg(input.org) : worksite && existsSync(repoManifestPath(worksite)) ? readRepoManifest(worksite).org : undefined
+  const worksite = findWorksite(ctx.cwd, ctx.env)
+  const org = input.org ? assertOrg(input.org) : worksite && existsSync(repoManifestPath(worksite)) ? readRepoManifest(worksite, ctx.env).org : undefined
   if (!org) throw new KeyrackUsageError('outside a repo with .agent/keyrack.yml, `del` needs `--org`', [`keyrack del --key ${key} --env ${env} --org <org>`])
   const slug = toSlug({ org, env, key })
   const session = new OwnerSession(ctx)

@@ -99,15 +99,17 @@ export async function doctor(ctx: Context, meta: DoctorOptions): Promise<DoctorC
     checks.push(found ? { name: tool, level: 'ok', detail: `${found} (${purpose})` } : { name: tool, level: 'info', detail: `not found: needed only for ${purpose}`, fix })
   }
 
-  const worksite = findWorksite(ctx.cwd)
-  if (worksite && existsSync(repoManifestPath(worksite))) {
-    try {
-      const manifest = readRepoManifest(worksite)
-      checks.push({ name: 'repo manifest', level: 'ok', detail: `${manifest.file}: org ${manifest.org}, envs ${[...manifest.envs.keys()].join(', ')}` })
-    } catch (error) {
-      checks.push({ name: 'repo manifest', level: 'fail', detail: error instanceof KeyrackError ? error.message.split('\n')[0]! : 'invalid', fix: 'fix the file as the error says' })
-    }
-  } else if (worksite) checks.push({ name: 'repo manifest', level: 'info', detail: `${worksite} has no .agent/keyrack.yml`, fix: 'keyrack init --repo' })
+  try {
+    const worksite = findWorksite(ctx.cwd, ctx.env)
+    if (worksite && existsSync(repoManifestPath(worksite))) {
+      const manifest = readRepoManifest(worksite, ctx.env)
+      checks.push({ name: 'repo manifest', level: manifest.warnings.length > 0 ? 'warn' : 'ok', detail: `${manifest.file}: org ${manifest.org}, envs ${[...manifest.envs.keys()].join(', ')}${manifest.warnings.length > 0 ? `; ${manifest.warnings.join('; ')}` : ''}` })
+    } else if (worksite) checks.push({ name: 'repo manifest', level: 'info', detail: `${worksite} has no .agent/keyrack.yml`, fix: 'keyrack init --repo' })
+  } catch (error) {
+    // a repo owned by another user, or a manifest keyrack refuses: say why and how to fix it
+    if (!(error instanceof KeyrackError)) throw error
+    checks.push({ name: 'repo manifest', level: 'fail', detail: error.message.split('\n')[0]!, fix: error.hint[0] ?? 'fix the file as the error says' })
+  }
   return checks
 }
 

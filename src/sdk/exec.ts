@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process'
 import type { Context } from '../context.ts'
 import { KeyrackCommandError, KeyrackUsageError } from '../domain/errors.ts'
+import { parseSlug } from '../domain/names.ts'
 import { allowlistFor } from '../manifests/repo.ts'
 import { get, resolveTargets, type GetInput, type GetResult } from './get.ts'
 
@@ -38,7 +39,7 @@ export async function exec(ctx: Context, input: ExecInput): Promise<ExecResult> 
       for (const spec of [...target.manifest.envs.values()].flat()) if (!allowed.has(spec.key)) delete env[spec.key]
     }
   }
-  for (const grant of result.grants) env[grant.slug.slice(grant.slug.lastIndexOf('.') + 1)] = grant.key.secret
+  for (const grant of result.grants) env[parseSlug(grant.slug).key] = grant.key.secret
   const child = spawn(file, args, { cwd: ctx.cwd, env, stdio: 'inherit' })
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal)
   const handlers = FORWARDED.map((signal) => [signal, forward(signal)] as const)

@@ -15,6 +15,7 @@ import type { Grant } from '../domain/grant.ts'
 import { assertEnv, assertKey, assertOrg, DEFAULT_OWNER, ENV_ALL, ENV_SUDO, ORG_ALL, toSlug } from '../domain/names.ts'
 import { allowlistFor, declaredEnvs, readRepoManifest, type AllowlistedKey, type RepoManifest } from '../manifests/repo.ts'
 import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
+import { printable } from '../domain/printable.ts'
 import { readDirectFile } from '../vaults/os.direct.ts'
 import { existsSync } from 'node:fs'
 import { KeyrackKeysUnavailableError } from './errors.ts'
@@ -83,18 +84,18 @@ export function resolveTargets(ctx: Context, input: GetInput): Target {
     throw new KeyrackUsageError(`\`--for\` only takes \`repo\``, ['use `--for repo`, or `--key KEY --env ENV` for one key'])
   if (input.for && input.key) throw new KeyrackUsageError('use either `--for repo` or `--key`, not both', ['drop `--key` to get every key of the repo'])
   if (!input.for && !input.key) throw new KeyrackUsageError('say which keys: `--for repo` or `--key KEY`', ['keyrack get --for repo --env test'])
-  const worksite = findWorksite(ctx.cwd)
+  const worksite = findWorksite(ctx.cwd, ctx.env)
   const manifestFile = worksite ? repoManifestPath(worksite) : null
-  const manifest = worksite && manifestFile && existsSync(manifestFile) ? readRepoManifest(worksite) : null
+  const manifest = worksite && manifestFile && existsSync(manifestFile) ? readRepoManifest(worksite, ctx.env) : null
 
   if (input.for === 'repo') {
     if (!worksite)
-      throw new KeyrackUsageError(`\`--for repo\` needs a git repo, and ${ctx.cwd} is not inside one`, [
+      throw new KeyrackUsageError(`\`--for repo\` needs a git repo, and ${printable(ctx.cwd)} is not inside one`, [
         'cd into your repo and run it there',
         'outside a repo only sudo and machine-wide keys can be got, by name: `keyrack get --key KEY --env sudo --org ORG` or `keyrack get --key KEY --env ENV --org @all`',
       ])
     if (!manifest)
-      throw new KeyrackUsageError(`this repo has no keyrack manifest (${manifestFile})`, ['create one: `keyrack init --repo`'])
+      throw new KeyrackUsageError(`this repo has no keyrack manifest (${printable(manifestFile!)})`, ['create one: `keyrack init --repo`'])
     const env = resolveEnv(manifest, input.env)
     return { env, keys: allowlistFor(manifest, env), manifest }
   }
@@ -107,7 +108,7 @@ export function resolveTargets(ctx: Context, input: GetInput): Target {
   if (manifest && !explicitException) {
     const listed = allowlistFor(manifest, env).find((k) => k.key === key)
     if (!listed || (input.org && input.org !== manifest.org))
-      throw new KeyrackNotAllowlistedError(`${key} is not allowlisted for env ${env} by ${manifest.file}`, [
+      throw new KeyrackNotAllowlistedError(`${key} is not allowlisted for env ${env} by ${printable(manifest.file)}`, [
         ...didYouMean(manifest, key, env, input.org),
         `if this repo needs it, add it under \`env.${env}:\` in .agent/keyrack.yml and commit that change`,
       ])
@@ -115,7 +116,7 @@ export function resolveTargets(ctx: Context, input: GetInput): Target {
   }
   if (!explicitException)
     throw new KeyrackNotAllowlistedError(
-      manifest ? `${key} is not allowlisted` : `outside a repo with .agent/keyrack.yml only sudo and @all keys can be got (${ctx.cwd})`,
+      manifest ? `${key} is not allowlisted` : `outside a repo with .agent/keyrack.yml only sudo and @all keys can be got (${printable(ctx.cwd)})`,
       ['cd into the repo that lists the key, or use `--env sudo --org ORG` / `--org @all` for a machine-wide key'],
     )
   if (!org) throw new KeyrackUsageError('outside a repo, `--key` needs `--org`', [`keyrack get --key ${key} --env ${env} --org @all`])
@@ -134,7 +135,7 @@ function resolveEnv(manifest: RepoManifest, env: string | undefined): string {
   if (env) {
     assertEnv(env)
     if (env !== ENV_ALL && !manifest.envs.has(env))
-      throw new KeyrackNotAllowlistedError(`env ${env} is not declared in ${manifest.file} (it declares: ${envs.join(', ') || 'none'})`, [
+      throw new KeyrackNotAllowlistedError(`env ${env} is not declared in ${printable(manifest.file)} (it declares: ${envs.join(', ') || 'none'})`, [
         `add an \`env.${env}:\` section to .agent/keyrack.yml, or use one of: ${envs.map((e) => `--env ${e}`).join(', ')}`,
       ])
     return env
@@ -252,7 +253,8 @@ export async function get(ctx: Context, input: GetInput): Promise<GetResult> {
     }
   }
 
-  const warnings = ordered.flatMap((r) => (r.warning ? [`${r.key}: ${r.warning}`] : []))
+  // what the repo manifest ignored (rhachet-compatible), then the keys' own warnings
+  const warnings = [...(target.manifest?.warnings ?? []), ...ordered.flatMap((r) => (r.warning ? [`${r.key}: ${r.warning}`] : []))]
   // with exec --strict-env those keys never reach the command: nothing to warn about
   if (input.ci && target.manifest && !input.strictEnv) {
     const allowed = new Set(allowlistFor(target.manifest, target.env).map((k) => k.key))

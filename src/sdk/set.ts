@@ -166,9 +166,9 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
 }
 
 function repoSpec(ctx: Context, key: string, env: string): { org?: string; spec?: RepoKeySpec; manifest?: RepoManifest } {
-  const worksite = findWorksite(ctx.cwd)
+  const worksite = findWorksite(ctx.cwd, ctx.env)
   if (!worksite || !existsSync(repoManifestPath(worksite))) return {}
-  const manifest = readRepoManifest(worksite)
+  const manifest = readRepoManifest(worksite, ctx.env)
   if (env === ENV_SUDO) return { org: manifest.org, manifest }
   const spec = manifest.envs.get(env)?.find((s) => s.key === key) ?? manifest.envs.get(ENV_ALL)?.find((s) => s.key === key)
   return { org: manifest.org, spec, manifest }

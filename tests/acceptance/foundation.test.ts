@@ -374,7 +374,7 @@ describe('bad input: clear error, exact next command, distinct exit code', () =>
 
   test('get with a bad env or key name', () => {
     sb.writeRepoManifest(MANIFEST)
-    expectError(sb.run(['get', '--for', 'repo', '--env', 'Test']), 2, /env name is invalid/, /--env test/)
+    expectError(sb.run(['get', '--for', 'repo', '--env', 'te.st']), 2, /env name is invalid/, /--env test/)
     expectError(sb.run(['get', '--key', 'a-key', '--env', 'test']), 2, /key name is invalid/, /--key XAI_API_KEY/)
     expectError(sb.run(['get', '--key', 'A_KEY']), 2, /`--key` needs `--env`/, /keyrack get --key A_KEY --env test/)
   })

@@ -67,7 +67,7 @@ describe('secrets never leak', () => {
     note('set unknown vault', set('ALPHA', 'test', S.secure, ['--vault', 'os.nope', '--mech', 'PERMANENT_VIA_REPLICA']))
     note('set unknown mech', set('ALPHA', 'test', S.secure, ['--vault', 'os.secure', '--mech', 'NOPE']))
     note('set no mech', set('ALPHA', 'test', S.secure, ['--vault', 'os.secure']))
-    note('set bad key', set('alpha', 'test', S.secure))
+    note('set bad key', set('al-pha', 'test', S.secure))
     note('set firewall', set('GH_TOKEN', 'test', S.pat))
     note('set no stdin flag', run(['set', '--key', 'ALPHA', '--env', 'test', ...SECURE], { input: S.secure }))
     note('set bad owner', set('ALPHA', 'test', S.secure, [...SECURE, '--owner', 'nobody']))

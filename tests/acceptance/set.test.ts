@@ -120,8 +120,8 @@ describe('set', () => {
   })
 
   test('bad KEY, env and owner names; missing flags', () => {
-    expectError(sb.set('lower', 'test', 'x'), 2, /the 'lower' key name is invalid/, /--key XAI_API_KEY/)
-    expectError(sb.set('KEPT', 'Test', 'x'), 2, /the 'Test' env name is invalid/, /--env test/)
+    expectError(sb.set('not-a-key', 'test', 'x'), 2, /the 'not-a-key' key name is invalid/, /--key XAI_API_KEY/)
+    expectError(sb.set('KEPT', '9test', 'x'), 2, /the '9test' env name is invalid/, /--env test/)
     expectError(sb.set('KEPT', 'test', 'x', [...SECURE, '--owner', '9lives']), 2, /owner name is invalid/)
     expectError(sb.run(['set', '--env', 'test', ...SECURE, '--secret-stdin']), 2, /`set` needs `--key`/, /keyrack set --key XAI_API_KEY/)
     expectError(sb.run(['set', '--key', 'KEPT', ...SECURE, '--secret-stdin']), 2, /`set` needs `--env`/, /keyrack set --key KEPT --env test/)

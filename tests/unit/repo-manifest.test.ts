@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { KeyrackManifestInvalidError } from '../../src/domain/errors.ts'
 import { allowlistFor, declaredEnvs, readRepoManifest } from '../../src/manifests/repo.ts'
+import { plainKeyCount } from '../../src/manifests/repo-file.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'keyrack-repo-manifest-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
@@ -120,22 +121,25 @@ describe('validation: file:line:column, a corrected example, the exit code', () 
     expectExample(e, 'env.test:')
   })
 
-  test('an unknown top-level field', () => {
-    const e = invalid('org: acme\nenv.test:\n  - A\ncolour: red\n')
-    expectAt(e, 4, 1)
-    expect(e.message).toContain('unknown top-level field')
-    expectExample(e, 'org: ehmpathy')
+  test('an unknown top-level field is ignored with a warning naming file:line:column (as rhachet ignores it)', () => {
+    const m = read('org: acme\nenv.test:\n  - A\ncolour: red\n')
+    expect(m.envs.get('test')).toEqual([{ key: 'A' }])
+    expect(m.warnings).toEqual(['.agent/keyrack.yml:4:1: unknown top-level field, ignored (fields are org, extends and env.<name> sections)'])
   })
 
-  test('an unknown field in a key entry', () => {
-    const e = invalid('org: acme\nenv.test:\n  - key: A\n    colour: red\n')
-    expectAt(e, 4, 5)
-    expect(e.message).toContain('unknown field')
-    expectExample(e, '- key: AWS_PROFILE')
+  test('an unknown field in a key entry is ignored with a warning; the known fields still apply', () => {
+    const m = read('org: acme\nenv.test:\n  - key: A\n    colour: red\n    mech: PERMANENT_VIA_REPLICA\n')
+    expect(m.envs.get('test')).toEqual([{ key: 'A', mech: 'PERMANENT_VIA_REPLICA' }])
+    expect(m.warnings).toHaveLength(1)
+    expect(m.warnings[0]).toStartWith('.agent/keyrack.yml:4:5: env.test: unknown field in a key entry, ignored')
+  })
+
+  test('a file without unknown fields has no warnings', () => {
+    expect(read('org: acme\nenv.test:\n  - A\n').warnings).toEqual([])
   })
 
   test('a bad key name (bare, shorthand, object form)', () => {
-    expectAt(invalid('org: acme\nenv.test:\n  - lower_case\n'), 3, 5)
+    expectAt(invalid('org: acme\nenv.test:\n  - bad-name\n'), 3, 5)
     expectAt(invalid('org: acme\nenv.test:\n  - 9LIVES: ephemeral\n'), 3, 5)
     const e = invalid('org: acme\nenv.test:\n  - key: not-a-key\n')
     expectAt(e, 3, 5)
@@ -169,7 +173,7 @@ describe('validation: file:line:column, a corrected example, the exit code', () 
   })
 
   test('a bad env name', () => {
-    const e = invalid('org: acme\nenv.Test:\n  - A\n')
+    const e = invalid('org: acme\nenv.prep.admin:\n  - A\n')
     expectAt(e, 2, 1)
     expect(e.message).toContain('invalid env name')
     expectExample(e, 'env.prep-admin:')
@@ -258,16 +262,25 @@ describe('never echoes a line (it might hold a pasted secret)', () => {
     'as a bare entry': `org: acme\nenv.test:\n  - ${SECRET}\n`,
     'as a grade': `org: acme\nenv.test:\n  - XAI_API_KEY: ${SECRET}\n`,
     'in a flat keys map': `org: acme\nkeys:\n  XAI_API_KEY: ${SECRET}\n`,
-    'as a top-level field': `org: acme\nenv.test: []\n${SECRET}: 1\n`,
-    'as an object field': `org: acme\nenv.test:\n  - key: XAI_API_KEY\n    ${SECRET}: 1\n`,
     'as an object field value': `org: acme\nenv.test:\n  - key: XAI_API_KEY\n    mech: ${SECRET}\n`,
     'as a key value': `org: acme\nenv.test:\n  - key: ${SECRET}\n`,
     'as the org': `org: ${SECRET}/x\nenv.test: []\n`,
-    'as an env name': `org: acme\nenv.${SECRET.toUpperCase()}: []\n`,
+    'as an env name': `org: acme\nenv.${SECRET.toUpperCase()}!: []\n`,
     'in a syntax error': `org: acme\nenv.test:\n  - XAI_API_KEY\n  ${SECRET}\n`,
     'in a syntax error (unclosed quote)': `org: acme\nenv.test:\n  - "${SECRET}\n`,
     'as an extends path': `org: acme\nenv.test: []\nextends:\n  - ${SECRET}\n`,
   }
+  // ignored fields: the warning names file:line:column, never the field
+  const ignored: Record<string, string> = {
+    'as a top-level field': `org: acme\nenv.test: []\n${SECRET}: 1\n`,
+    'as an object field': `org: acme\nenv.test:\n  - key: XAI_API_KEY\n    ${SECRET}: 1\n`,
+  }
+  for (const [name, yaml] of Object.entries(ignored))
+    test(name, () => {
+      const m = read(yaml)
+      expect(m.warnings).toHaveLength(1)
+      expect(m.warnings.join('\n').toLowerCase()).not.toContain(SECRET)
+    })
   for (const [name, yaml] of Object.entries(cases))
     test(name, () => {
       const e = invalid(yaml)
@@ -280,12 +293,15 @@ describe('never echoes a line (it might hold a pasted secret)', () => {
 })
 
 describe('fast path (Bun.YAML) and full path agree', () => {
-  test('duplicate mapping keys are found by the scanner', async () => {
-    const { hasDuplicateKeys } = await import('../../src/manifests/repo.ts')
-    expect(hasDuplicateKeys('org: a\nenv.test: []\nenv.test: []\n')).toBe(true)
-    expect(hasDuplicateKeys('org: a\nenv.test:\n  - key: A\n    key: B\n')).toBe(true)
-    expect(hasDuplicateKeys('org: a\nenv.test:\n  - key: A\n    mech: X\n  - key: B\n    mech: Y\nenv.prep:\n  - key: A\n')).toBe(false)
-    expect(hasDuplicateKeys('org: a\nnote: |\n  org: b\n  org: c\nenv.test: []\n')).toBe(false)
+  test('the plain subset counts its keys; anything else is left to the full path', () => {
+    expect(plainKeyCount('org: a\nenv.test: []\nenv.test: []\n')).toBe(3)
+    expect(plainKeyCount('org: a\nenv.test:\n  - key: A\n    mech: X\n  - B: ephemeral # c\n  - C\n')).toBe(5)
+    expect(plainKeyCount('org: a\nnote: |\n  org: b\n')).toBeNull()
+    expect(plainKeyCount('org: a\n"env.test": []\n')).toBeNull()
+    expect(plainKeyCount('org: a\nenv.test: {a: 1}\n')).toBeNull()
+    expect(plainKeyCount('org: a\n? env.test\n: []\n')).toBeNull()
+    expect(plainKeyCount('org: a\n<<: *x\n')).toBeNull()
+    expect(plainKeyCount('org: a\n---\norg: b\n')).toBeNull()
   })
 
   test('a duplicate field inside one entry is an error with its line (not last-wins)', () => {

@@ -188,7 +188,7 @@ describe('set, get, list, del', () => {
   })
 
   test('usage errors are typed', async () => {
-    await caught(keyrack.get({ ...o, key: 'lower', env: 'test' }), KeyrackUsageError)
+    await caught(keyrack.get({ ...o, key: 'not-a-key', env: 'test' }), KeyrackUsageError)
     await caught(keyrack.get({ ...o, env: 'test' }), KeyrackUsageError)
     await caught(keyrack.get({ ...o, cwd: outside, for: 'repo', env: 'test' }), KeyrackUsageError)
     await caught(keyrack.set({ ...o, key: 'ALPHA', env: 'test', vault: 'os.secure', secret: 'x' }), KeyrackUsageError)
@@ -212,7 +212,7 @@ describe('set, get, list, del', () => {
     const bad = join(dir, 'badrepo')
     mkdirSync(join(bad, '.git'), { recursive: true })
     mkdirSync(join(bad, '.agent'), { recursive: true })
-    writeFileSync(join(bad, '.agent', 'keyrack.yml'), 'org: acme\nenv.test:\n  - ok_not\n')
+    writeFileSync(join(bad, '.agent', 'keyrack.yml'), 'org: acme\nenv.test:\n  - not-a-key\n')
     const e = await caught(keyrack.get({ ...o, cwd: bad, for: 'repo', env: 'test' }), KeyrackManifestInvalidError)
     expect([e.file, e.line, e.column]).toEqual([join(bad, '.agent', 'keyrack.yml'), 3, 5])
   })

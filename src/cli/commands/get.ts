@@ -46,6 +46,8 @@ export default defineCommand({
     // so a plain mask line would never reach the runner (and eval would run it as a command):
     // exports carry the masks as shell code that echoes them; json and value send them to stderr,
     // which the runner reads for workflow commands too
+    // rendered before anything is written: output that cannot be rendered prints nothing at all
+    const rendered = envFile === undefined ? renderGet(result, format) : ''
     if (isGithubActions(ctx.env)) {
       const masks = renderMasks(result)
       if (format === 'exports') await writeStdout(masks.split('\n').filter(Boolean).map((line) => `printf '%s\\n' ${shellQuote(line)}\n`).join(''))
@@ -54,7 +56,7 @@ export default defineCommand({
     }
     for (const line of result.warnings) warn(line)
     noteEmptyEnv(result, input.for === 'repo')
-    if (envFile === undefined) return writeStdout(renderGet(result, format))
+    if (envFile === undefined) return writeStdout(rendered)
     const { appended, unchanged } = await writeGithubEnv(result, envFile)
     say(`$GITHUB_ENV: ${appended.length} key${appended.length === 1 ? '' : 's'} added${appended.length ? ` (${appended.join(', ')})` : ''}, ${unchanged.length} already there`)
   }, { shellCode: (args) => chooseOutput(args.output, args.json) === 'exports' }),
