@@ -107,7 +107,7 @@ export async function createTestKeyrack(options: TestKeyrackOptions = {}): Promi
   mkdirSync(runtimeDir, { recursive: true, mode: 0o700 })
   chmodSync(runtimeDir, 0o700)
   const owner = options.owner ?? DEFAULT_OWNER
-  const manifest = options.manifest ?? renderManifest(options.org ?? 'acme', options.allowlist ?? { test: Object.keys(options.keys ?? {}).map((k) => k.split('.').pop()!) })
+  const manifest = options.manifest ?? renderManifest(options.org ?? 'acme', options.allowlist ?? { test: Object.keys(options.keys ?? {}).map((k) => k.slice(k.indexOf('.') + 1)) })
   writeFileSync(join(repo, '.agent', 'keyrack.yml'), manifest)
 
   const environment: Record<string, string> = {
@@ -163,7 +163,8 @@ export async function createTestKeyrack(options: TestKeyrackOptions = {}): Promi
   try {
     await keyrack.init({ ...sdkOptions, via: 'age', passphrase: false })
     for (const [name, secret] of Object.entries(options.keys ?? {})) {
-      const dot = name.lastIndexOf('.')
+      // an env name never holds a dot; a key name may (rhachet's `aws.profile`)
+      const dot = name.indexOf('.')
       if (dot < 0) throw new Error(`keys are named '<env>.<KEY>', e.g. 'test.XAI_API_KEY' (got '${name}')`)
       await rack.set(name.slice(0, dot), name.slice(dot + 1), secret)
     }
