@@ -5,6 +5,7 @@
  *   bun run build.ts --single            this machine only    → dist/keyrack + dist/SHA256SUMS
  *   bun run build.ts --targets a,b       only these release targets (e.g. linux-x64,linux-x64-musl)
  *   bun run build.ts --outdir DIR        write to DIR instead of dist/
+ *   bun run build.ts --js                the package's JavaScript for Node and Deno → dist/js (+ .d.ts)
  *
  * Why autoload is off: by default a Bun-compiled binary reads `.env` and `bunfig.toml` from its
  * cwd when it starts. keyrack runs inside repos it does not trust, so a repo could set
@@ -249,6 +250,43 @@ export async function buildAll(options: BuildAllOptions = {}): Promise<BuildAllR
   return result
 }
 
+/** the package's entry points (package.json `exports`), relative to src/ */
+export const JS_ENTRYPOINTS = ['index.ts', 'cli/mount.ts', 'testing/index.ts'] as const
+export const DEFAULT_JS_OUTDIR = join(ROOT, 'dist', 'js')
+
+/**
+ * The package as JavaScript for Node ≥ 20 and Deno 2 (Bun runs src/ directly): ESM, one chunk per
+ * lazy import, dependencies left as imports, and `.d.ts` files from tsc (tsconfig.build.json) with
+ * their `./x.ts` imports rewritten to `./x.js`, so `import { keyrack } from 'keyrack'` is typed too.
+ */
+export async function buildJs(outdir = DEFAULT_JS_OUTDIR): Promise<string[]> {
+  const { readdirSync } = await import('node:fs')
+  rmSync(outdir, { recursive: true, force: true })
+  const result = await Bun.build({
+    entrypoints: JS_ENTRYPOINTS.map((e) => join(ROOT, 'src', e)),
+    root: join(ROOT, 'src'),
+    outdir,
+    target: 'node',
+    format: 'esm',
+    splitting: true,
+    packages: 'external',
+    // error classes name themselves with new.target.name: bundling must not rename them
+    minify: { keepNames: true },
+    naming: { entry: '[dir]/[name].js', chunk: 'chunks/[name]-[hash].js' },
+  })
+  if (!result.success) throw new BuildError(`js: ${result.logs.map(String).join('\n  ')}`)
+  const tsc = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(ROOT, 'tsconfig.build.json'), '--outDir', outdir], { encoding: 'utf8' })
+  if (tsc.status !== 0) throw new BuildError(`declarations (tsc -p tsconfig.build.json): ${tsc.stdout}${tsc.stderr}`)
+  for (const entry of readdirSync(outdir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.d.ts')) continue
+    const file = join(entry.parentPath, entry.name)
+    const text = readFileSync(file, 'utf8')
+    const rewritten = text.replace(/((?:from|import)\s*\(?\s*['"])(\.{1,2}\/[^'"]+)\.ts(['"])/g, '$1$2.js$3')
+    if (rewritten !== text) writeFileSync(file, rewritten)
+  }
+  return result.outputs.map((o) => o.path)
+}
+
 /** `linux-x64,darwin-arm64` → targets; throws BuildError naming an unknown one */
 export function parseTargets(list: string): Target[] {
   return list.split(',').map((name) => {
@@ -258,17 +296,18 @@ export function parseTargets(list: string): Target[] {
   })
 }
 
-const USAGE = `usage: bun run build.ts [--single | --targets LIST] [--outdir DIR] [--runtimes DIR]
+const USAGE = `usage: bun run build.ts [--single | --targets LIST | --js] [--outdir DIR] [--runtimes DIR]
 
   (no flags)      build ${TARGETS.map(assetName).join(', ')}
   --single        build only this machine's binary as DIR/keyrack (offline)
   --targets LIST  build only these, e.g. --targets linux-x64,linux-x64-musl
   --outdir DIR    output directory (default: dist/)
   --runtimes DIR  where the targets' Bun runtimes are cached (default: node_modules/.cache/keyrack-bun-runtimes)
+  --js            the package's JavaScript and types for Node and Deno (default DIR: dist/js)
 `
 
 async function main(argv: string[]): Promise<number> {
-  let values: { single?: boolean; outdir?: string; targets?: string; runtimes?: string; help?: boolean }
+  let values: { single?: boolean; outdir?: string; targets?: string; runtimes?: string; js?: boolean; help?: boolean }
   let targets: Target[] | undefined
   try {
     values = parseArgs({
@@ -278,6 +317,7 @@ async function main(argv: string[]): Promise<number> {
         outdir: { type: 'string' },
         targets: { type: 'string' },
         runtimes: { type: 'string' },
+        js: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -291,6 +331,16 @@ async function main(argv: string[]): Promise<number> {
   if (values.help) {
     console.log(USAGE)
     return 0
+  }
+  if (values.js) {
+    try {
+      const outputs = await buildJs(values.outdir ? resolve(values.outdir) : DEFAULT_JS_OUTDIR)
+      console.log(`built ${outputs.length} files of the package's JavaScript in ${values.outdir ?? 'dist/js'} (+ .d.ts)`)
+      return 0
+    } catch (error) {
+      console.error(`error: build failed: ${error instanceof Error ? error.message : String(error)}`)
+      return 1
+    }
   }
   const outdir = values.outdir ? resolve(values.outdir) : DEFAULT_OUTDIR
   const version = packageVersion()

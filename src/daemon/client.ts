@@ -6,16 +6,19 @@
  * listening, from the kernel (SO_PEERCRED / getpeereid). A socket served by anyone else is
  * refused with an error, because `put` would hand them secrets and `get` could feed us theirs.
  *
+ * On Node and Deno (the SDK outside Bun) there is no bun:ffi for SO_PEERCRED/getpeereid; the client
+ * connects with node:net and checks instead that the socket file itself is owned by us, inside the
+ * verified 0700 directory that only we can write to. The daemon always runs on Bun and keeps
+ * checking every caller's uid from the kernel.
+ *
  * "No daemon" is an expected state, not a failure: `connectDaemon` returns
  * `{ ok: false, reason: 'not-running' }` for a missing directory, a missing socket or a
  * refused connection, and removes a stale socket file left by a crashed daemon.
  */
 import { lstatSync, unlinkSync } from 'node:fs'
 import { dirname } from 'node:path'
-import type { Socket } from 'bun'
 import { KeyrackError } from '../domain/errors.ts'
 import { errnoCode, verifySocketDir } from './paths.ts'
-import { peerUidOf } from './peercred.ts'
 import {
   encodeFrame,
   LineDecoder,
@@ -101,53 +104,52 @@ export async function connectDaemon(options: ConnectOptions): Promise<ConnectRes
     pending.clear()
   }
 
-  let socket: Socket<undefined>
+  const handlers: TransportHandlers = {
+    data(data) {
+      const { lines, overflow } = decoder.push(data)
+      for (const line of lines) {
+        let reply: Response
+        try {
+          reply = JSON.parse(line) as Response
+        } catch {
+          continue
+        }
+        if (typeof reply !== 'object' || reply === null || reply.v !== PROTOCOL_VERSION) continue
+        const waiter = typeof reply.id === 'number' ? pending.get(reply.id) : undefined
+        if (!waiter) continue
+        pending.delete(reply.id as number)
+        clearTimeout(waiter.timer)
+        waiter.resolve(reply)
+      }
+      if (overflow) {
+        failAll(new KeyrackError('the keyrack daemon sent an oversized reply', { exit: 'environment', hint: ['keyrack relock'] }))
+        socket.terminate()
+      }
+    },
+    drain() {
+      while (outbox.length > 0) {
+        const head = outbox[0]!
+        const written = socket.write(head)
+        if (written < head.byteLength) {
+          outbox[0] = head.subarray(Math.max(0, written))
+          return
+        }
+        outbox.shift()
+      }
+    },
+    close() {
+      decoder.clear()
+      failAll(new KeyrackError('the keyrack daemon closed the connection', { exit: 'environment', hint: ['keyrack status'] }))
+    },
+    error() {
+      failAll(new KeyrackError('the connection to the keyrack daemon failed', { exit: 'environment', hint: ['keyrack status'] }))
+    },
+  }
+
+  let socket: Transport
   try {
     socket = await withTimeout(
-      Bun.connect({
-        unix: socketPath,
-        socket: {
-          data(_socket, data) {
-            const { lines, overflow } = decoder.push(data)
-            for (const line of lines) {
-              let reply: Response
-              try {
-                reply = JSON.parse(line) as Response
-              } catch {
-                continue
-              }
-              if (typeof reply !== 'object' || reply === null || reply.v !== PROTOCOL_VERSION) continue
-              const waiter = typeof reply.id === 'number' ? pending.get(reply.id) : undefined
-              if (!waiter) continue
-              pending.delete(reply.id as number)
-              clearTimeout(waiter.timer)
-              waiter.resolve(reply)
-            }
-            if (overflow) {
-              failAll(new KeyrackError('the keyrack daemon sent an oversized reply', { exit: 'environment', hint: ['keyrack relock'] }))
-              _socket.terminate()
-            }
-          },
-          drain(s) {
-            while (outbox.length > 0) {
-              const head = outbox[0]!
-              const written = s.write(head)
-              if (written < head.byteLength) {
-                outbox[0] = head.subarray(Math.max(0, written))
-                return
-              }
-              outbox.shift()
-            }
-          },
-          close() {
-            decoder.clear()
-            failAll(new KeyrackError('the keyrack daemon closed the connection', { exit: 'environment', hint: ['keyrack status'] }))
-          },
-          error() {
-            failAll(new KeyrackError('the connection to the keyrack daemon failed', { exit: 'environment', hint: ['keyrack status'] }))
-          },
-        },
-      }),
+      process.versions.bun ? connectBun(socketPath, handlers) : connectNode(socketPath, handlers),
       connectTimeoutMs,
       (late) => late.terminate(),
     )
@@ -164,7 +166,7 @@ export async function connectDaemon(options: ConnectOptions): Promise<ConnectRes
     throw new KeyrackError(`cannot connect to the keyrack daemon at ${socketPath}`, { exit: 'environment', hint: ['keyrack doctor'] })
   }
 
-  const daemonUid = peerUidOf(socket)
+  const daemonUid = await socket.peerUid()
   if (daemonUid !== uid) {
     socket.terminate()
     throw new KeyrackError(
@@ -224,6 +226,69 @@ function removeIfStale(socketPath: string): boolean {
   } catch {
     return false
   }
+}
+
+/** a connected unix socket, whichever runtime made it */
+interface Transport {
+  /** bytes accepted now; the rest is written on `drain` */
+  write(bytes: Uint8Array): number
+  end(): void
+  terminate(): void
+  /** who serves the socket: the kernel's answer on Bun, the socket file's owner elsewhere */
+  peerUid(): Promise<number | undefined>
+}
+interface TransportHandlers {
+  data(data: Uint8Array): void
+  drain(): void
+  close(): void
+  error(): void
+}
+
+/** Bun: Bun.connect, and the daemon's uid from the kernel (SO_PEERCRED / getpeereid) */
+async function connectBun(socketPath: string, on: TransportHandlers): Promise<Transport> {
+  const socket = await Bun.connect({
+    unix: socketPath,
+    socket: { data: (_s, data) => on.data(data), drain: () => on.drain(), close: () => on.close(), error: () => on.error() },
+  })
+  return {
+    write: (bytes) => socket.write(bytes),
+    end: () => socket.end(),
+    terminate: () => socket.terminate(),
+    peerUid: async () => (await import('./peercred.ts')).peerUidOf(socket),
+  }
+}
+
+/**
+ * Node and Deno: node:net. Without bun:ffi there is no peer-credential call, so the daemon's uid is
+ * the socket file's owner; the directory holding it was verified 0700 and ours before connecting,
+ * so nobody else can have put a socket there.
+ */
+async function connectNode(socketPath: string, on: TransportHandlers): Promise<Transport> {
+  const { createConnection } = await import('node:net')
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ path: socketPath })
+    socket.once('error', reject)
+    socket.once('connect', () => {
+      socket.off('error', reject)
+      socket.on('data', (data: Uint8Array) => on.data(data))
+      socket.on('close', () => on.close())
+      socket.on('error', () => on.error())
+      resolve({
+        // node:net buffers what the kernel does not take yet: it is all accepted
+        write: (bytes) => (socket.write(bytes), bytes.byteLength),
+        end: () => socket.end(),
+        terminate: () => socket.destroy(),
+        peerUid: async () => {
+          try {
+            const stats = lstatSync(socketPath)
+            return stats.isSocket() ? stats.uid : undefined
+          } catch {
+            return undefined
+          }
+        },
+      })
+    })
+  })
 }
 
 class TimeoutError extends Error {}

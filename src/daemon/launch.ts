@@ -120,43 +120,37 @@ async function pingDaemon(socketPath: string, owner: string, uid: number): Promi
   }
 }
 
-/** spawn and wait for `ready`; undefined when the child exited first */
+/**
+ * spawn and wait for `ready`; undefined when the child exited first. node:child_process (Bun, Node
+ * and Deno all have it), so the SDK can start the daemon from any of them; the daemon itself is
+ * always the Bun program `command` names.
+ */
 async function spawnDaemon(command: string[], env: Env, readyTimeoutMs: number): Promise<number | undefined> {
-  if (command.length === 0) throw new KeyrackError('no daemon command given', { exit: 'internal', hint: ['keyrack doctor'] })
-  const child = Bun.spawn(command, {
-    cwd: '/',
-    env: cleanDaemonEnv(env),
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    detached: true,
-  })
-  const reader = child.stdout.getReader()
-  const decoder = new TextDecoder()
-  let timer: Timer | undefined
-  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), readyTimeoutMs)))
-  const readLine = async (): Promise<'ready' | 'eof'> => {
+  const [file, ...args] = command
+  if (!file) throw new KeyrackError('no daemon command given', { exit: 'internal', hint: ['keyrack doctor'] })
+  const { spawn } = await import('node:child_process')
+  const child = spawn(file, args, { cwd: '/', env: cleanDaemonEnv(env), stdio: ['pipe', 'pipe', 'pipe'], detached: true })
+  const outcome = await new Promise<'ready' | 'eof' | 'timeout'>((resolve) => {
     let text = ''
-    for (;;) {
-      const chunk = await reader.read()
-      if (chunk.done) return 'eof'
-      text += decoder.decode(chunk.value, { stream: true })
-      const newline = text.indexOf('\n')
-      if (newline !== -1) return text.slice(0, newline).trim() === 'ready' ? 'ready' : 'eof'
-      if (text.length > 1024) return 'eof'
+    const timer = setTimeout(() => resolve('timeout'), readyTimeoutMs)
+    const finish = (result: 'ready' | 'eof') => {
+      clearTimeout(timer)
+      resolve(result)
     }
-  }
-  const outcome = await Promise.race([readLine(), timeout])
-  clearTimeout(timer)
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8')
+      const newline = text.indexOf('\n')
+      if (newline !== -1) finish(text.slice(0, newline).trim() === 'ready' ? 'ready' : 'eof')
+      else if (text.length > 1024) finish('eof')
+    })
+    child.stdout.once('end', () => finish('eof'))
+    child.once('error', () => finish('eof'))
+  })
   // let go of every pipe so neither side keeps the other alive
-  void reader.cancel().catch(() => {})
-  void child.stderr.cancel().catch(() => {})
-  try {
-    void child.stdin.end()
-  } catch {
-    // already closed
-  }
-  if (outcome === 'ready') {
+  child.stdout.destroy()
+  child.stderr.destroy()
+  child.stdin.end()
+  if (outcome === 'ready' && child.pid !== undefined) {
     child.unref()
     return child.pid
   }
@@ -199,7 +193,7 @@ async function withLock<T>(lockPath: string, staleMs: number, fn: () => Promise<
     if (Date.now() > deadline) {
       throw new KeyrackError('timed out waiting for another keyrack to start the daemon', { exit: 'environment', hint: [`rm ${lockPath}`] })
     }
-    await Bun.sleep(20)
+    await new Promise((resolve) => setTimeout(resolve, 20))
   }
   try {
     return await fn()

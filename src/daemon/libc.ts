@@ -8,8 +8,11 @@
  *
  * Constants are per platform and listed here once. Linux values are the same on x86_64 and
  * arm64 (asm-generic); macOS values are from <sys/socket.h>, <sys/resource.h>, <sys/ptrace.h>.
+ *
+ * bun:ffi is required when libc() is first called, not imported by this module, so that the SDK
+ * (which imports the daemon client) loads on Node and Deno; there libc() throws BunRequiredError.
  */
-import { dlopen, FFIType, type Library } from 'bun:ffi'
+import type { Library } from 'bun:ffi'
 
 export const LINUX = {
   SOL_SOCKET: 1,
@@ -24,20 +27,20 @@ export const DARWIN = {
 } as const
 
 const linuxSymbols = {
-  getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
-  setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  getsockopt: { args: ['i32', 'i32', 'i32', 'ptr', 'ptr'], returns: 'i32' },
+  setrlimit: { args: ['i32', 'ptr'], returns: 'i32' },
   // prctl is variadic in glibc; integer-only varargs use the normal convention on x86_64 and arm64 Linux
-  prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
-  setsid: { args: [], returns: FFIType.i32 },
-  dup2: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  prctl: { args: ['i32', 'u64', 'u64', 'u64', 'u64'], returns: 'i32' },
+  setsid: { args: [], returns: 'i32' },
+  dup2: { args: ['i32', 'i32'], returns: 'i32' },
 } as const
 
 const darwinSymbols = {
-  getpeereid: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
-  setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-  ptrace: { args: [FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
-  setsid: { args: [], returns: FFIType.i32 },
-  dup2: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  getpeereid: { args: ['i32', 'ptr', 'ptr'], returns: 'i32' },
+  setrlimit: { args: ['i32', 'ptr'], returns: 'i32' },
+  ptrace: { args: ['i32', 'i32', 'ptr', 'i32'], returns: 'i32' },
+  setsid: { args: [], returns: 'i32' },
+  dup2: { args: ['i32', 'i32'], returns: 'i32' },
 } as const
 
 type LinuxLib = Library<typeof linuxSymbols>['symbols']
@@ -46,9 +49,19 @@ export type Libc = { os: 'linux'; fn: LinuxLib } | { os: 'darwin'; fn: DarwinLib
 
 let memo: Libc | undefined
 
+/** what needs bun:ffi on a runtime without it (Node, Deno): the error says so */
+export class BunRequiredError extends Error {
+  override name = 'BunRequiredError'
+  constructor(what: string) {
+    super(`${what} needs Bun (bun:ffi); this is ${typeof (globalThis as { Deno?: unknown }).Deno === 'object' ? 'Deno' : `Node ${process.versions.node}`}`)
+  }
+}
+
 /** the platform's libc; throws an Error (not a KeyrackError: callers decide what it means) */
 export function libc(): Libc {
   if (memo) return memo
+  if (!process.versions.bun) throw new BunRequiredError('calling libc (peer credentials, hardening)')
+  const { dlopen } = (import.meta as unknown as { require(id: string): typeof import('bun:ffi') }).require('bun:ffi')
   if (process.platform === 'linux') {
     const names = ['libc.so.6', `libc.musl-${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}.so.1`]
     for (const name of names) {

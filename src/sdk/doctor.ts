@@ -9,6 +9,7 @@ import { KeyrackError } from '../domain/errors.ts'
 import { readOwnerConfig } from '../identity/owner-identity.ts'
 import { readRepoManifest } from '../manifests/repo.ts'
 import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
+import { runtimeName } from '../runtime/self.ts'
 import { daemonSocketPath } from './daemon-lookup.ts'
 
 export type CheckLevel = 'ok' | 'warn' | 'fail' | 'info'
@@ -34,7 +35,7 @@ export interface DoctorOptions {
 
 export async function doctor(ctx: Context, meta: DoctorOptions): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = []
-  checks.push({ name: 'keyrack', level: 'info', detail: `${meta.version} on bun ${process.versions.bun ?? 'n/a'} (${process.platform}-${process.arch})` })
+  checks.push({ name: 'keyrack', level: 'info', detail: `${meta.version} on ${runtimeName()} (${process.platform}-${process.arch})` })
   checks.push(await updateCheck(ctx, meta))
 
   if (!existsSync(ctx.home)) checks.push({ name: 'home', level: 'warn', detail: `${ctx.home} does not exist yet`, fix: 'keyrack init' })
@@ -73,10 +74,15 @@ export async function doctor(ctx: Context, meta: DoctorOptions): Promise<DoctorC
     checks.push({ name: 'daemon', level: 'fail', detail: error instanceof KeyrackError ? error.message : 'socket directory check failed', fix: error instanceof KeyrackError ? error.hint[0] : undefined })
   }
 
-  const { hardenProcess } = await import('../daemon/harden.ts')
-  const hardening = hardenProcess()
-  const hardened = process.platform === 'darwin' ? hardening.denyAttach : hardening.nonDumpable
-  checks.push({ name: 'hardening', level: hardened && hardening.coreDumpsDisabled ? 'ok' : 'warn', detail: `core dumps off: ${hardening.coreDumpsDisabled}, non-dumpable/deny-attach: ${hardened}` })
+  if (process.versions.bun) {
+    const { hardenProcess } = await import('../daemon/harden.ts')
+    const hardening = hardenProcess()
+    const hardened = process.platform === 'darwin' ? hardening.denyAttach : hardening.nonDumpable
+    checks.push({ name: 'hardening', level: hardened && hardening.coreDumpsDisabled ? 'ok' : 'warn', detail: `core dumps off: ${hardening.coreDumpsDisabled}, non-dumpable/deny-attach: ${hardened}` })
+  } else {
+    // prctl/setrlimit go through bun:ffi; the daemon (always Bun) hardens itself when it starts
+    checks.push({ name: 'hardening', level: 'info', detail: `not checked on ${runtimeName()}: it needs Bun (bun:ffi); the daemon runs on Bun and hardens itself` })
+  }
 
   if (process.platform === 'linux') {
     let session = 'unknown'
