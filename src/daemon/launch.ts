@@ -121,13 +121,67 @@ async function pingDaemon(socketPath: string, owner: string, uid: number): Promi
 }
 
 /**
- * spawn and wait for `ready`; undefined when the child exited first. node:child_process (Bun, Node
- * and Deno all have it), so the SDK can start the daemon from any of them; the daemon itself is
- * always the Bun program `command` names.
+ * spawn and wait for `ready`; undefined when the child exited first. On Bun, Bun.spawn: it passes the
+ * child nothing but its three pipes (an fd such as the controlling terminal a prompt opened would
+ * otherwise keep a terminal session open as long as the daemon lives). Elsewhere node:child_process.
  */
 async function spawnDaemon(command: string[], env: Env, readyTimeoutMs: number): Promise<number | undefined> {
-  const [file, ...args] = command
-  if (!file) throw new KeyrackError('no daemon command given', { exit: 'internal', hint: ['keyrack doctor'] })
+  if (command.length === 0) throw new KeyrackError('no daemon command given', { exit: 'internal', hint: ['keyrack doctor'] })
+  if (!process.versions.bun) return spawnDaemonNode(command, env, readyTimeoutMs)
+  const child = Bun.spawn(command, {
+    cwd: '/',
+    env: cleanDaemonEnv(env),
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    detached: true,
+  })
+  const reader = child.stdout.getReader()
+  const decoder = new TextDecoder()
+  let timer: Timer | undefined
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), readyTimeoutMs)))
+  const readLine = async (): Promise<'ready' | 'eof'> => {
+    let text = ''
+    for (;;) {
+      const chunk = await reader.read()
+      if (chunk.done) return 'eof'
+      text += decoder.decode(chunk.value, { stream: true })
+      const newline = text.indexOf('\n')
+      if (newline !== -1) return text.slice(0, newline).trim() === 'ready' ? 'ready' : 'eof'
+      if (text.length > 1024) return 'eof'
+    }
+  }
+  const outcome = await Promise.race([readLine(), timeout])
+  clearTimeout(timer)
+  // let go of every pipe so neither side keeps the other alive
+  void reader.cancel().catch(() => {})
+  void child.stderr.cancel().catch(() => {})
+  try {
+    void child.stdin.end()
+  } catch {
+    // already closed
+  }
+  if (outcome === 'ready') {
+    child.unref()
+    return child.pid
+  }
+  child.kill('SIGTERM')
+  child.unref()
+  if (outcome === 'timeout') {
+    throw new KeyrackError(`the keyrack daemon did not become ready within ${readyTimeoutMs / 1000}s`, {
+      exit: 'environment',
+      hint: ['keyrack doctor'],
+    })
+  }
+  return undefined
+}
+
+/**
+ * The same with node:child_process, for the SDK on Node and Deno; the daemon it starts is still the
+ * Bun program `command` names. (Node marks its own fds close-on-exec, so only the pipes are passed.)
+ */
+async function spawnDaemonNode(command: string[], env: Env, readyTimeoutMs: number): Promise<number | undefined> {
+  const [file, ...args] = command as [string, ...string[]]
   const { spawn } = await import('node:child_process')
   const child = spawn(file, args, { cwd: '/', env: cleanDaemonEnv(env), stdio: ['pipe', 'pipe', 'pipe'], detached: true })
   const outcome = await new Promise<'ready' | 'eof' | 'timeout'>((resolve) => {
