@@ -1,11 +1,15 @@
 /**
  * Context: everything a keyrack operation reads from its surroundings, read once and passed
- * down (no module reads process.env at import time). The SDK builds one from its options; the
- * CLI builds one from the process; tests build one from a temp HOME.
+ * down (no module reads process.env at import time), and the ports through which adapters reach
+ * the world (src/ports.ts). The SDK builds one from its options; the CLI from the process; tests
+ * from a temp HOME, swapping ports and registries (tests/fakes/ports.ts).
  */
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { assertOwner, DEFAULT_OWNER } from './domain/names.ts'
+import { builtinMechs, type MechRegistry } from './mechs/index.ts'
+import type { Clock, Fetch, Prompt, Spawn } from './ports.ts'
+import { builtinVaults, type VaultRegistry } from './vaults/index.ts'
 
 export type Env = Record<string, string | undefined>
 
@@ -21,9 +25,18 @@ export interface Context {
   owner: string
   env: Env
   cwd: string
-  now: () => number
+  /** the clock port */
+  now: Clock
   /** how to ask for a passphrase; absent = nobody can be asked (robots, plain `get`) */
   passphrase?: PassphraseSource
+  /** runs external tools (secrets on stdin only, with a timeout) */
+  spawn: Spawn
+  fetch: Fetch
+  /** a human at a terminal; absent = nobody can be asked, so input must come from flags or stdin */
+  prompt?: Prompt
+  /** the vault and mech registries: the only place ids map to adapters */
+  vaults: VaultRegistry
+  mechs: MechRegistry
 }
 
 export interface ContextOptions {
@@ -37,9 +50,16 @@ export interface ContextOptions {
    */
   environment?: Env
   env?: Env | string
-  now?: () => number
+  now?: Clock
   /** how to ask for a passphrase; a boolean is init's protect-or-not choice, never a source */
   passphrase?: PassphraseSource | boolean
+  /** ports: default to the real ones (spawn on PATH, global fetch); no prompt unless given */
+  spawn?: Spawn
+  fetch?: Fetch
+  prompt?: Prompt
+  /** registries: default to the built-in vaults and mechs (an SDK host may add its own) */
+  vaults?: VaultRegistry
+  mechs?: MechRegistry
 }
 
 export function createContext(options: ContextOptions = {}): Context {
@@ -56,12 +76,20 @@ export function createContext(options: ContextOptions = {}): Context {
     now: options.now ?? Date.now,
     // init's `passphrase: true | false` (protect or not) shares the name: only a function is a source
     passphrase: typeof options.passphrase === 'function' ? options.passphrase : undefined,
+    // the spawn adapter loads on first use: most commands never run a tool
+    spawn: options.spawn ?? ((request) => import('./runtime/spawn.ts').then((m) => m.spawnTool(request, env))),
+    fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+    prompt: options.prompt,
+    vaults: options.vaults ?? builtinVaults,
+    mechs: options.mechs ?? builtinMechs,
   }
 }
 
 /** file locations of SPEC §4, in one place */
 export const paths = {
   hostManifest: (ctx: Context): string => join(ctx.home, `host.${ctx.owner}.yml.age`),
+  /** value-free: which slugs exist and in which vault, readable without the identity */
+  inventory: (ctx: Context): string => join(ctx.home, `inventory.${ctx.owner}.json`),
   ownerConfig: (ctx: Context): string => join(ctx.home, `owner.${ctx.owner}.json`),
   direct: (ctx: Context): string => join(ctx.home, `direct.${ctx.owner}.json`),
   secureDir: (ctx: Context): string => join(ctx.home, 'secure', ctx.owner),

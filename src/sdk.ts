@@ -12,6 +12,7 @@
 import { createContext, type ContextOptions } from './context.ts'
 import { del as delOp, type DelInput } from './sdk/del.ts'
 import { exec as execOp, type ExecInput } from './sdk/exec.ts'
+import { fill as fillOp, type FillInput, type FillNotice } from './sdk/fill.ts'
 import { fillPlan as fillPlanOp, type FillPlanInput } from './sdk/fill-plan.ts'
 import { get as getOp, type GetInput } from './sdk/get.ts'
 import { init as initOp, type InitInput } from './sdk/init.ts'
@@ -39,6 +40,12 @@ export const keyrack = {
    * makes it granted (set / unlock / replace); never prompts by itself, never a secret
    */
   fillPlan: async (input: FillPlanInput & KeyrackOptions = {}) => fillPlanOp(createContext(input), input),
+  /**
+   * the guided `keyrack fill`: unlock what is locked, a guided `set` for what is absent. It asks
+   * through `prompt` (a human at a terminal; without one it throws KeyrackNoTerminalError with the
+   * exact commands) and reports progress to `onNotice`; it returns the final plan
+   */
+  fill: async (input: FillInput & KeyrackOptions & { onNotice?: (notice: FillNotice) => void } = {}) => fillOp(createContext(input), input, input.onNotice),
   /** runs a command with the granted keys in its environment */
   exec: async (input: ExecInput & KeyrackOptions) => execOp(createContext(input), input),
   /** the owner's host manifest entries, never a secret */

@@ -6,7 +6,7 @@
 import { closeSync, openSync, readFileSync } from 'node:fs'
 import tty from 'node:tty'
 import type { PassphraseSource } from '../context.ts'
-import { KeyrackUsageError } from '../domain/errors.ts'
+import { KeyrackCancelledError, KeyrackNoTerminalError, KeyrackUsageError } from '../domain/errors.ts'
 
 export const isInteractive = (): boolean => Boolean(process.stdin.isTTY && process.stderr.isTTY)
 
@@ -55,7 +55,7 @@ export function readHidden(prompt: string): Promise<string> {
     const onData = (chunk: string) => {
       for (const ch of chunk) {
         if (ch === '\r' || ch === '\n') return finish()
-        if (ch === '\u0003' || ch === '\u0004') return finish(new KeyrackUsageError('cancelled', []))
+        if (ch === '\u0003' || ch === '\u0004') return finish(new KeyrackCancelledError())
         if (ch === '\u007f' || ch === '\b') input = input.slice(0, -1)
         else if (ch >= ' ') input += ch
       }
@@ -87,12 +87,12 @@ export function passphraseSource(args: PassphraseArgs, options: { stdinTaken?: b
     const fd = Number.parseInt(fdArg, 10)
     if (!Number.isInteger(fd) || fd < 0 || String(fd) !== fdArg.trim())
       throw new KeyrackUsageError('`--passphrase-fd` takes a file descriptor number', ['e.g. `--passphrase-fd 3 3<passphrase.txt`'])
-    return once(async () => firstLine(readPassphraseFd(fd)))
+    return once(async () => nonEmpty(firstLine(readPassphraseFd(fd)), `file descriptor ${fd}`, `put the passphrase on the first line of the file given as fd ${fd} (e.g. \`${fd}<~/.config/keyrack-passphrase\`)`))
   }
   if (args['passphrase-stdin']) {
     if (options.stdinTaken)
       throw new KeyrackUsageError('stdin cannot carry both the secret and the passphrase', ['pass the passphrase with `--passphrase-fd 3 3<file` instead'])
-    return once(async () => firstLine(await readStdin()))
+    return once(async () => nonEmpty(firstLine(await readStdin()), 'stdin', 'pipe the passphrase in as the first line of stdin, or use `--passphrase-fd 3 3<file`'))
   }
   if (!canPrompt()) return undefined
   return async ({ purpose, attempt }) => {
@@ -130,12 +130,18 @@ function once(read: () => Promise<string>): PassphraseSource {
 
 const firstLine = (text: string): string => text.split(/\r?\n/)[0] ?? ''
 
+/** an empty passphrase is a missing one, not a wrong one: say so */
+function nonEmpty(passphrase: string, where: string, hint: string): string {
+  if (passphrase === '') throw new KeyrackUsageError(`no passphrase on ${where}`, [hint])
+  return passphrase
+}
+
 /** the secret for `set`: `--secret-stdin`, else a hidden prompt on a terminal, else an error */
 export async function readSecret(args: { 'secret-stdin'?: boolean }, key: string): Promise<string> {
   if (args['secret-stdin']) return readStdin()
   // the secret itself is typed only on stdin's own terminal: never mixed with piped input
   if (isInteractive()) return readHidden(`keyrack: secret for ${key} (input hidden): `)
-  throw new KeyrackUsageError('no terminal to type the secret in, and no `--secret-stdin`', [
+  throw new KeyrackNoTerminalError('no terminal to type the secret in, and no `--secret-stdin`', [
     `pipe it in: \`printf %s "$SECRET" | keyrack set --key ${key} … --secret-stdin\` (or run on a terminal)`,
   ])
 }

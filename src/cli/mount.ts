@@ -10,17 +10,11 @@
  * ```
  */
 import { defineCommand } from 'citty'
+import { VERSION as version } from '../domain/version.ts'
 import { commands } from './commands/index.ts'
 
-declare const KEYRACK_VERSION: string | undefined
-declare const KEYRACK_COMMIT: string | undefined
-declare const KEYRACK_TARGET: string | undefined
-/** build.ts defines these in the compiled binary; from source (bun run, the SDK) they are absent */
-export const version: string = typeof KEYRACK_VERSION === 'string' ? KEYRACK_VERSION : '0.0.0-dev'
-export const commit: string = typeof KEYRACK_COMMIT === 'string' ? KEYRACK_COMMIT : 'source'
-export const target: string = typeof KEYRACK_TARGET === 'string' ? KEYRACK_TARGET : `${process.platform}-${process.arch}`
-/** `keyrack --version`: the version first (what scripts compare), then where it came from */
-export const versionLine = (): string => `${version} (commit ${commit}, ${target})`
+/** keyrack's version and build (domain/version.ts), for host CLIs that show them */
+export { COMMIT as commit, TARGET as target, VERSION as version, versionLine } from '../domain/version.ts'
 
 export const keyrackCommand = defineCommand({
   meta: {

@@ -1,33 +1,40 @@
 /**
- * Select and confirm prompts for humans at a terminal (consola, loaded lazily so it stays off
- * the `get` path). Secrets never go through these: they use the hidden prompt in io.ts.
+ * The prompt port (src/ports.ts) for a human at a terminal: hidden input for secrets (our own
+ * raw-mode reader, io.ts: consola has no masked input), consola for text, selections and
+ * confirmations — loaded lazily so it stays off the `get` path. It exists only when stdin and
+ * stderr are terminals; commands pass `ttyPrompt()` (undefined otherwise) into the context.
  *
  * consola draws on stdout; these draw on stderr like every other human-facing line, so stdout
- * keeps only what the user asked for. A cancel (Ctrl-C, Esc: consola's cancel symbol) throws `KeyrackUsageError('cancelled')`.
+ * keeps only what the user asked for. A cancel (Ctrl-C, Esc) throws KeyrackCancelledError.
  */
-import { KeyrackUsageError } from '../domain/errors.ts'
+import { KeyrackCancelledError } from '../domain/errors.ts'
+import type { Choice, Prompt } from '../ports.ts'
+import { isInteractive, readHidden } from './io.ts'
 
-export interface Choice<T extends string> {
-  value: T
-  label: string
-  hint?: string
-}
-
-export const cancelled = (hint: string[] = []): KeyrackUsageError => new KeyrackUsageError('cancelled', hint)
-export const isCancelled = (error: unknown): error is KeyrackUsageError => error instanceof KeyrackUsageError && error.message === 'cancelled'
-
-export async function select<T extends string>(message: string, options: Choice<T>[], initial?: T): Promise<T> {
-  const { consola } = await import('consola')
-  const answer = await onStderr(() => consola.prompt(message, { type: 'select', options, initial, cancel: 'symbol' }))
-  if (typeof answer !== 'string') throw cancelled()
-  return answer as T
-}
-
-export async function confirm(message: string, initial = false): Promise<boolean> {
-  const { consola } = await import('consola')
-  const answer = await onStderr(() => consola.prompt(message, { type: 'confirm', initial, cancel: 'symbol' }))
-  if (typeof answer !== 'boolean') throw cancelled()
-  return answer
+/** the terminal's prompt port, or undefined when nobody is at a terminal */
+export function ttyPrompt(): Prompt | undefined {
+  if (!isInteractive()) return undefined
+  return {
+    secret: (message) => readHidden(`keyrack: ${message}: `),
+    text: async (message, initial) => {
+      const { consola } = await import('consola')
+      const answer = await onStderr(() => consola.prompt(message, { type: 'text', initial, placeholder: initial, cancel: 'symbol' }))
+      if (typeof answer !== 'string') throw new KeyrackCancelledError()
+      return answer.trim() || initial || ''
+    },
+    select: async <T extends string>(message: string, options: Choice<T>[], initial?: T) => {
+      const { consola } = await import('consola')
+      const answer = await onStderr(() => consola.prompt(message, { type: 'select', options, initial, cancel: 'symbol' }))
+      if (typeof answer !== 'string') throw new KeyrackCancelledError()
+      return answer as T
+    },
+    confirm: async (message, initial = false) => {
+      const { consola } = await import('consola')
+      const answer = await onStderr(() => consola.prompt(message, { type: 'confirm', initial, cancel: 'symbol' }))
+      if (typeof answer !== 'boolean') throw new KeyrackCancelledError()
+      return answer
+    },
+  }
 }
 
 /** a short line of text (never a secret: it echoes), asked again until `valid` accepts it */
@@ -35,7 +42,7 @@ export async function text(message: string, valid: (value: string) => boolean): 
   const { consola } = await import('consola')
   for (;;) {
     const answer = await onStderr(() => consola.prompt(message, { type: 'text', cancel: 'symbol' }))
-    if (typeof answer !== 'string') throw cancelled()
+    if (typeof answer !== 'string') throw new KeyrackCancelledError()
     if (valid(answer.trim())) return answer.trim()
     process.stderr.write('keyrack: that is not a valid name; try again (Ctrl-C to stop)\n')
   }

@@ -15,13 +15,14 @@
  * broken as stale at the wrong moment), a second daemon refuses to start when one already
  * answers on the socket, and ensureDaemon then uses the one that answers.
  */
-import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, openSync, writeSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { KeyrackError } from '../domain/errors.ts'
 import { connectDaemon } from './client.ts'
 import { hardenProcess, type HardenResult } from './harden.ts'
 import { libc } from './libc.ts'
-import { errnoCode, prepareSocketDir, type Env } from './paths.ts'
+import { withLock } from '../runtime/lock.ts'
+import { prepareSocketDir, type Env } from './paths.ts'
 import { startDaemonServer, type CloseReason, type DaemonServerOptions } from './server.ts'
 
 /** the only variables a daemon inherits */
@@ -86,7 +87,8 @@ export async function ensureDaemon(options: EnsureDaemonOptions): Promise<Ensure
   const running = await pingDaemon(socketPath, owner, uid)
   if (running !== undefined) return { started: false, pid: running }
 
-  return withLock(join(dir, `${owner}.lock`), readyTimeoutMs + 5000, async () => {
+  // the one lock implementation (runtime/lock.ts): a dead holder's lock is broken, a live one waited for
+  return withLock(join(dir, `${owner}.lock`), async () => {
     // whoever held the lock before us may have just started it
     const raced = await pingDaemon(socketPath, owner, uid)
     if (raced !== undefined) return { started: false, pid: raced }
@@ -99,7 +101,7 @@ export async function ensureDaemon(options: EnsureDaemonOptions): Promise<Ensure
       exit: 'environment',
       hint: ['keyrack doctor'],
     })
-  })
+  }, readyTimeoutMs + 5000)
 }
 
 /** the daemon's pid if one answers for this owner, else undefined */
@@ -219,62 +221,6 @@ async function spawnDaemonNode(command: string[], env: Env, readyTimeoutMs: numb
   return undefined
 }
 
-/**
- * Run `fn` holding an O_EXCL lock file. A lock whose pid is dead, or older than `staleMs`,
- * is broken. Waits up to `staleMs` for a live holder.
- */
-async function withLock<T>(lockPath: string, staleMs: number, fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + staleMs
-  for (;;) {
-    try {
-      const fd = openSync(lockPath, 'wx', 0o600)
-      writeSync(fd, `${process.pid}\n`)
-      closeSync(fd)
-      break
-    } catch (error) {
-      if (errnoCode(error) !== 'EEXIST') {
-        throw new KeyrackError(`cannot create the lock file ${lockPath}`, { exit: 'environment', hint: [`ls -ld ${dirname(lockPath)}`] })
-      }
-    }
-    if (isStaleLock(lockPath, staleMs)) {
-      try {
-        unlinkSync(lockPath)
-      } catch {
-        // someone else broke it first
-      }
-      continue
-    }
-    if (Date.now() > deadline) {
-      throw new KeyrackError('timed out waiting for another keyrack to start the daemon', { exit: 'environment', hint: [`rm ${lockPath}`] })
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  try {
-    return await fn()
-  } finally {
-    try {
-      if (readFileSync(lockPath, 'utf8').trim() === String(process.pid)) unlinkSync(lockPath)
-    } catch {
-      // gone already
-    }
-  }
-}
-
-function isStaleLock(lockPath: string, staleMs: number): boolean {
-  try {
-    const pid = Number(readFileSync(lockPath, 'utf8').trim())
-    if (!Number.isInteger(pid) || pid <= 0) {
-      // a holder between create and write: give it a moment before calling it stale
-      return Date.now() - statSync(lockPath).mtimeMs > 1000
-    }
-    if (Date.now() - statSync(lockPath).mtimeMs > staleMs) return true
-    process.kill(pid, 0)
-    return false
-  } catch (error) {
-    // ESRCH: the holder died; ENOENT: released meanwhile (retry at once)
-    return errnoCode(error) === 'ESRCH' || errnoCode(error) === 'ENOENT'
-  }
-}
 
 export interface DaemonMainOptions
   extends Pick<DaemonServerOptions, 'graceMs' | 'maxLifetimeMs' | 'watchIntervalMs' | 'sessionCheckMs' | 'connectionIdleMs'> {

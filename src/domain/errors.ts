@@ -131,3 +131,19 @@ export class KeyrackKeyBlockedError extends KeyrackError {
     super(message, { hint, exit: 'blocked' })
   }
 }
+
+/** the user stopped a prompt (Ctrl-C, Esc): nothing after it ran */
+export class KeyrackCancelledError extends KeyrackUsageError {
+  constructor(hint: string[] = []) {
+    super('cancelled', hint)
+  }
+}
+
+/**
+ * Input was needed and nobody can be asked: no terminal, and no flag or stdin carried it.
+ * The hint names the flag or stdin form that works without a terminal.
+ */
+export class KeyrackNoTerminalError extends KeyrackUsageError {}
+
+/** the secret given to `set` cannot be stored as it is (empty, …); nothing was written */
+export class KeyrackSecretInvalidError extends KeyrackUsageError {}

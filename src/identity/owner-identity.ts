@@ -12,8 +12,9 @@ import { existsSync, readFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import * as v from 'valibot'
 import { paths, type Context } from '../context.ts'
-import { KeyrackIdentityError, KeyrackKeyLockedError, KeyrackOwnerUninitializedError } from '../domain/errors.ts'
+import { KeyrackIdentityError, KeyrackOwnerUninitializedError } from '../domain/errors.ts'
 import { decryptWithPassphrase, type AgeIdentity } from './age-file.ts'
+import { identityLockedError } from './locked.ts'
 
 export const OwnerConfigSchema = v.strictObject({
   version: v.literal(1),
@@ -95,12 +96,6 @@ export async function loadOwnerIdentity(ctx: Context, config: OwnerConfig = read
   }
   throw new KeyrackIdentityError(`wrong passphrase for the identity of owner '${ctx.owner}' (${file})`, [
     'try again; if the passphrase is lost, decrypt with a backup recipient or start over with `keyrack init`',
-  ])
-}
-
-export function identityLockedError(ctx: Context): KeyrackKeyLockedError {
-  return new KeyrackKeyLockedError(`the identity of owner '${ctx.owner}' is passphrase-protected and no passphrase can be asked for here`, [
-    'run the command on a terminal, or pass the passphrase with `--passphrase-fd 3 3<file` / `--passphrase-stdin`',
   ])
 }
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import type { Context } from '../context.ts'
 import { KeyrackIdentityError } from '../domain/errors.ts'
-import { identityLockedError } from './owner-identity.ts'
+import { identityLockedError } from './locked.ts'
 import { SshEd25519Identity, sshAgentOnlyError } from './ssh-ed25519.ts'
 
 export function loadSshIdentity(ctx: Context, file: string): SshEd25519Identity {

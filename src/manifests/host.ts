@@ -9,6 +9,7 @@ import { paths, type Context } from '../context.ts'
 import { KeyrackIdentityError, KeyrackManifestInvalidError } from '../domain/errors.ts'
 import { decryptWith, encryptTo, type AgeIdentity, type FileDecrypter } from '../identity/age-file.ts'
 import { writeFileAtomic } from '../runtime/fs-atomic.ts'
+import { writeInventory } from './inventory.ts'
 
 const HostEntrySchema = v.strictObject({
   vault: v.string(),
@@ -37,16 +38,23 @@ export async function readHostManifest(ctx: Context, decrypt: AgeIdentity | File
   try {
     bytes = readFileSync(file)
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-      // the owner's identity exists (it was opened to get here), so `keyrack init` alone would refuse
-      throw new KeyrackIdentityError(`owner '${ctx.owner}' has no host manifest (${file})`, [
-        `restore ${file} from a backup`,
-        `or start over: move ${paths.ownerConfig(ctx)} and the owner's identity file aside, then run \`keyrack init${ctx.owner === 'human' ? '' : ` --owner ${ctx.owner}`}\``,
-      ])
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw hostManifestMissing(ctx)
     throw error
   }
   const text = typeof decrypt === 'function' ? await decrypt(bytes, file) : await decryptWith(decrypt, bytes, file)
   return parseHostManifest(text, file)
+}
+
+/**
+ * An initialized owner whose host manifest is gone: keyrack must not answer from anything else
+ * (the inventory would say every key is absent), and `keyrack init` alone would refuse.
+ */
+export function hostManifestMissing(ctx: Context): KeyrackIdentityError {
+  const file = paths.hostManifest(ctx)
+  return new KeyrackIdentityError(`owner '${ctx.owner}' has no host manifest (${file})`, [
+    `restore ${file} from a backup`,
+    `or start over: move ${paths.ownerConfig(ctx)} and the owner's identity file aside, then run \`keyrack init${ctx.owner === 'human' ? '' : ` --owner ${ctx.owner}`}\``,
+  ])
 }
 
 export async function parseHostManifest(text: string, file: string): Promise<HostManifest> {
@@ -70,8 +78,10 @@ export async function parseHostManifest(text: string, file: string): Promise<Hos
   return result.output
 }
 
+/** writes the host manifest, then the inventory derived from it; the caller holds the owner lock */
 export async function writeHostManifest(ctx: Context, manifest: HostManifest): Promise<void> {
   writeFileAtomic(paths.hostManifest(ctx), await encryptHostManifest(manifest))
+  writeInventory(ctx, manifest.keys)
 }
 
 /** the manifest as written: keys sorted (stable diffs when decrypted), encrypted to its own recipients */

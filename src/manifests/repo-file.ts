@@ -17,7 +17,7 @@ import type * as YamlModule from 'yaml'
 import { KeyrackManifestInvalidError } from '../domain/errors.ts'
 import { DURATIONS, PROTECTIONS, type Duration, type Protection } from '../domain/grade.ts'
 import { ENV_PATTERN, ENV_SUDO, KEY_PATTERN, ORG_PATTERN } from '../domain/names.ts'
-import { MECH_IDS } from '../mechs/index.ts'
+import { MECH_IDS } from '../domain/ids.ts'
 
 export interface RepoKeySpec {
   key: string

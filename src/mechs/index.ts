@@ -1,38 +1,46 @@
 /**
- * The mech registry: id → lazy loader. MECH_IDS lists every mech of SPEC §8, so a repo
- * manifest may require one that this build cannot produce yet (get reports it clearly).
+ * The mech registry: the one place that maps a mech id to its adapter, each loaded lazily.
+ * Adding a mech: one adapter file and one line below. The full list of mech ids (including the
+ * ones this build cannot produce yet, which a repo manifest may still require) is domain's
+ * MECH_IDS.
  */
 import { KeyrackUsageError } from '../domain/errors.ts'
+import { isMechId, type MechId } from '../domain/ids.ts'
 import type { Mech } from './mech.ts'
 
-export const MECH_IDS = [
-  'PERMANENT_VIA_REPLICA',
-  'PERMANENT_VIA_REFERENCE',
-  'EPHEMERAL_VIA_AWS_SSO',
-  'EPHEMERAL_VIA_GITHUB_APP',
-  'EPHEMERAL_VIA_SESSION',
-  'EPHEMERAL_VIA_GITHUB_OIDC',
-] as const
-export type MechId = (typeof MECH_IDS)[number]
+export { MECH_IDS, isMechId, type MechId } from '../domain/ids.ts'
 
-const loaders: Record<string, () => Promise<Mech>> = Object.assign(Object.create(null), {
+const BUILTIN: Partial<Record<MechId, () => Promise<Mech>>> = {
   PERMANENT_VIA_REPLICA: () => import('./permanent-via-replica.ts').then((m) => m.default),
-})
-
-export const AVAILABLE_MECH_IDS = Object.keys(loaders)
-
-export function isMechId(id: string): id is MechId {
-  return (MECH_IDS as readonly string[]).includes(id)
 }
 
-export async function loadMech(id: string): Promise<Mech> {
-  const loader = loaders[id]
-  if (loader) return loader()
-  if (isMechId(id))
-    throw new KeyrackUsageError(`mech '${id}' is not available in this version of keyrack`, [
-      `use one of: ${AVAILABLE_MECH_IDS.join(', ')}`,
-    ])
-  throw new KeyrackUsageError(`unknown mech '${id.length > 40 ? id.slice(0, 40) + '…' : id}'`, [
-    `use one of: ${AVAILABLE_MECH_IDS.join(', ')} (e.g. \`--mech PERMANENT_VIA_REPLICA\`)`,
+export interface MechRegistry {
+  /** the mech ids this registry can produce */
+  readonly ids: readonly MechId[]
+  /** @throws KeyrackUsageError naming the available mechs when the id is not one of them */
+  load(id: string): Promise<Mech>
+  loadAll(): Promise<Mech[]>
+}
+
+export function mechRegistry(loaders: Partial<Record<MechId, () => Promise<Mech>>>): MechRegistry {
+  const table: Partial<Record<string, () => Promise<Mech>>> = Object.assign(Object.create(null), loaders)
+  const ids = Object.keys(table) as MechId[]
+  const load = (id: string): Promise<Mech> => {
+    const loader = table[id]
+    if (!loader) return Promise.reject(unknownMech(id, ids))
+    // import() caches the module: loading twice costs nothing
+    return loader()
+  }
+  return { ids, load, loadAll: () => Promise.all(ids.map(load)) }
+}
+
+export const builtinMechs: MechRegistry = mechRegistry(BUILTIN)
+/** the mechs this build can produce */
+export const AVAILABLE_MECH_IDS = builtinMechs.ids
+
+function unknownMech(id: string, ids: readonly string[]): KeyrackUsageError {
+  if (isMechId(id)) return new KeyrackUsageError(`mech '${id}' is not available in this version of keyrack`, [`use one of: ${ids.join(', ')}`])
+  return new KeyrackUsageError(`unknown mech '${id.length > 40 ? id.slice(0, 40) + '…' : id}'`, [
+    `use one of: ${ids.join(', ')} (e.g. \`--mech ${ids[0]}\`)`,
   ])
 }

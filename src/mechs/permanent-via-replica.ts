@@ -9,8 +9,8 @@ export const permanentViaReplicaMech: Mech = {
   id: 'PERMANENT_VIA_REPLICA',
   duration: 'permanent',
   description: 'store the key itself; for long-lived keys that have no short-lived alternative',
-  vaults: ['os.secure', 'os.direct'],
-  async toKey({ source }) {
+  source: 'secret',
+  async toKey(_ctx, { source }) {
     return { secret: source }
   },
 }

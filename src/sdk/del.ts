@@ -2,13 +2,12 @@
 import { paths, type Context } from '../context.ts'
 import { KeyrackKeyAbsentError } from '../domain/errors.ts'
 import { assertEnv, assertKey, assertOrg, ENV_ALL, toSlug } from '../domain/names.ts'
-import { hints } from './hints.ts'
+import { hints } from '../domain/hints.ts'
 import { writeHostManifest } from '../manifests/host.ts'
 import { readRepoManifest } from '../manifests/repo.ts'
 import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
 import { KeyrackUsageError } from '../domain/errors.ts'
 import { withLock } from '../runtime/lock.ts'
-import { loadVault } from '../vaults/index.ts'
 import { existsSync } from 'node:fs'
 import { OwnerSession } from './session.ts'
 
@@ -35,10 +34,10 @@ export async function del(ctx: Context, input: DelInput): Promise<{ slug: string
       const shared = env !== ENV_ALL && manifest.keys[toSlug({ org, env: ENV_ALL, key })]
       throw new KeyrackKeyAbsentError(`${slug} is not in the host manifest of owner '${ctx.owner}'`, [
         ...(shared ? [`${key} is stored for every env (${toSlug({ org, env: ENV_ALL, key })}): \`${hints.del(ctx, key, ENV_ALL)}${input.org ? ` --org ${org}` : ''}\``] : []),
-        `see what is there: \`keyrack list${ctx.owner === 'human' ? '' : ` --owner ${ctx.owner}`}\``,
+        `see what is there: \`${hints.list(ctx)}\``,
       ])
     }
-    const vault = await loadVault(entry.vault)
+    const vault = await ctx.vaults.load(entry.vault)
     await vault.del(session, { slug, exid: entry.exid })
     const keys = { ...manifest.keys }
     delete keys[slug]

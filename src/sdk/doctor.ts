@@ -10,6 +10,7 @@ import { readOwnerConfig } from '../identity/owner-identity.ts'
 import { readRepoManifest } from '../manifests/repo.ts'
 import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
 import { runtimeName } from '../runtime/self.ts'
+import { findOnPath } from '../runtime/spawn.ts'
 import { daemonSocketPath } from './daemon-lookup.ts'
 
 export type CheckLevel = 'ok' | 'warn' | 'fail' | 'info'
@@ -19,11 +20,6 @@ export interface DoctorCheck {
   detail: string
   /** the exact command (or step) that fixes it */
   fix?: string
-}
-
-function which(tool: string, env: Context['env']): string | null {
-  for (const dir of (env.PATH ?? '').split(':')) if (dir && existsSync(`${dir}/${tool}`)) return `${dir}/${tool}`
-  return null
 }
 
 export interface DoctorOptions {
@@ -52,10 +48,6 @@ export async function doctor(ctx: Context, meta: DoctorOptions): Promise<DoctorC
     checks.push({ name: 'owner', level: config.passphrase ? 'ok' : 'warn', detail: `'${ctx.owner}': ${config.via} identity, ${protectedText}` })
     if (!existsSync(paths.hostManifest(ctx))) checks.push({ name: 'host manifest', level: 'fail', detail: `${paths.hostManifest(ctx)} is missing`, fix: 'restore it from a backup' })
     else checks.push({ name: 'host manifest', level: 'ok', detail: paths.hostManifest(ctx) })
-    if (existsSync(paths.direct(ctx))) {
-      const mode = lstatSync(paths.direct(ctx)).mode & 0o777
-      checks.push(mode & 0o077 ? { name: 'os.direct', level: 'fail', detail: `${paths.direct(ctx)} has mode ${mode.toString(8)}`, fix: `chmod 600 ${paths.direct(ctx)}` } : { name: 'os.direct', level: 'ok', detail: `${paths.direct(ctx)} (0600, plaintext)` })
-    }
   } catch (error) {
     checks.push({ name: 'owner', level: 'warn', detail: error instanceof KeyrackError ? error.message : 'unreadable', fix: error instanceof KeyrackError ? error.hint[0] : undefined })
   }
@@ -94,15 +86,14 @@ export async function doctor(ctx: Context, meta: DoctorOptions): Promise<DoctorC
       : { name: 'login session', level: 'ok', detail: `audit session ${session}` })
   }
 
-  const tools: [string, string, string][] = [
-    ['age', 'interop and manual recovery of os.secure files', 'apt-get install age  # or: brew install age'],
-    ['op', 'vault 1password', 'install the 1Password CLI: https://developer.1password.com/docs/cli'],
-    ['aws', 'vault aws.config (EPHEMERAL_VIA_AWS_SSO)', 'install the AWS CLI v2: https://aws.amazon.com/cli/'],
-    [process.platform === 'darwin' ? 'security' : 'secret-tool', 'vault os.keychain', process.platform === 'darwin' ? 'part of macOS' : 'apt-get install libsecret-tools gnome-keyring'],
-  ]
-  for (const [tool, purpose, fix] of tools) {
-    const found = which(tool, ctx.env)
-    checks.push(found ? { name: tool, level: 'ok', detail: `${found} (${purpose})` } : { name: tool, level: 'info', detail: `not found: needed only for ${purpose}`, fix })
+  // age is not a vault's tool: it is how a user opens keyrack's files by hand
+  const age = findOnPath('age', ctx.env.PATH)
+  checks.push(age ? { name: 'age', level: 'ok', detail: `${age} (interop and manual recovery of encrypted files)` } : { name: 'age', level: 'info', detail: 'not found: needed only to open keyrack files by hand', fix: 'apt-get install age  # or: brew install age' })
+  // every vault says whether it can work here; a missing tool matters only to who uses that vault
+  for (const vault of await ctx.vaults.loadAll()) {
+    const availability = await vault.isAvailable(ctx)
+    if (availability.available) checks.push({ name: vault.id, level: 'ok', detail: availability.detail ?? vault.description })
+    else checks.push({ name: vault.id, level: vault.tool ? 'info' : 'fail', detail: availability.reason, ...(availability.hint[0] ? { fix: availability.hint[0] } : {}) })
   }
 
   try {

@@ -7,7 +7,8 @@ import type { Context } from '../context.ts'
 import { KeyrackCommandError, KeyrackUsageError } from '../domain/errors.ts'
 import { parseSlug } from '../domain/names.ts'
 import { allowlistFor } from '../manifests/repo.ts'
-import { get, resolveTargets, type GetInput, type GetResult } from './get.ts'
+import { get, type GetInput, type GetResult } from './get.ts'
+import { resolveTargets } from './targets.ts'
 
 export interface ExecInput extends GetInput {
   /** the command and its arguments */

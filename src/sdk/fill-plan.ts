@@ -5,19 +5,24 @@
  * absent key, the unlock command for a locked or expired one, the replacement advice for a
  * blocked one. It never prints, never prompts by itself and never returns a secret.
  *
- * A passphrase-protected identity hides the host manifest, so without a passphrase source a
- * key that was never set looks `locked` (`maybeAbsent`). Given one (ctx.passphrase), the plan
- * opens the host manifest only (no vault, no secret) to tell the two apart.
+ * The inventory tells a key that was never set from one that is locked, without a passphrase.
+ * Only keys set by an older keyrack (no inventory yet) stay uncertain (`maybeAbsent`); given a
+ * passphrase source, the plan opens the host manifest once (no vault, no secret) and writes the
+ * inventory, so every later look is exact.
  */
 import type { Context } from '../context.ts'
 import { KeyrackOwnerUninitializedError } from '../domain/errors.ts'
-import { meetsGrade, type Grade } from '../domain/grade.ts'
-import { DEFAULT_OWNER, ENV_ALL } from '../domain/names.ts'
+import { meetsGrade, PROTECTIONS, type Grade } from '../domain/grade.ts'
+import { hints, ownerFlag } from '../domain/hints.ts'
+import { ENV_ALL } from '../domain/names.ts'
+import type { KeyReport } from '../domain/report.ts'
 import { readOwnerConfig } from '../identity/owner-identity.ts'
+import { readHostManifest } from '../manifests/host.ts'
+import { ensureInventory } from '../manifests/inventory.ts'
 import type { RepoKeySpec } from '../manifests/repo.ts'
-import { AVAILABLE_MECH_IDS } from '../mechs/index.ts'
-import { get, resolveTargets, type KeyReport } from './get.ts'
-import { hints } from './hints.ts'
+import { canSource, isPassthrough } from '../vaults/vault.ts'
+import { getTarget } from './get.ts'
+import { resolveTargets } from './targets.ts'
 import { OwnerSession } from './session.ts'
 
 export interface FillPlanInput {
@@ -39,8 +44,6 @@ export interface FillPlanKey extends Omit<KeyReport, 'grant' | 'warning'> {
   /** the repo manifest's requirements for this key */
   requiredMech?: string
   requiredGrade?: RepoKeySpec['grade']
-  /** locked while the host manifest itself is locked: it may as well never have been set */
-  maybeAbsent?: boolean
   /** absent keys: the exact `keyrack set …` command (`--mech <mech>` when the user must choose) */
   setCommand?: string
   /** absent keys: whether this build can produce the mech the repo requires */
@@ -74,14 +77,15 @@ export async function fillPlan(ctx: Context, input: FillPlanInput = {}): Promise
   const target = resolveTargets(ctx, { for: 'repo', env: input.env })
   const manifest = target.manifest!
   // get must not prompt, and must not read vaults with a passphrase: it looks as a robot would
-  const result = await get({ ...ctx, passphrase: undefined }, { for: 'repo', env: target.env, lenient: true })
+  const robot: Context = { ...ctx, passphrase: undefined, prompt: undefined }
+  let result = await getTarget(robot, target, { lenient: true })
   const initialized = isInitialized(ctx)
-  const protectedIdentity = initialized && readOwnerConfig(ctx).passphrase
-
-  // with a passphrase source, tell "never set" from "not unlocked" by the host manifest alone
-  let setSlugs: Set<string> | null = null
-  const hidden = result.report.filter((r) => r.state === 'locked' && protectedIdentity)
-  if (hidden.length > 0 && ctx.passphrase) setSlugs = new Set(Object.keys((await new OwnerSession(ctx).manifest()).keys))
+  if (ctx.passphrase && result.report.some((r) => r.maybeAbsent)) {
+    // keys from before the inventory: open the host manifest once and write the inventory
+    const session = new OwnerSession(ctx)
+    await ensureInventory(ctx, () => readHostManifest(ctx, (ciphertext, file) => session.decrypt(ciphertext, file)))
+    result = await getTarget(robot, target, { lenient: true })
+  }
 
   const keys = result.report.map((report): FillPlanKey => {
     const { grant, warning: _warning, ...rest } = report
@@ -91,29 +95,23 @@ export async function fillPlan(ctx: Context, input: FillPlanInput = {}): Promise
     if (spec.spec.mech) planned.requiredMech = spec.spec.mech
     if (spec.spec.grade) planned.requiredGrade = spec.spec.grade
     if (grant) Object.assign(planned, { grade: grant.key.grade, vault: grant.vault, mech: grant.mech }, grant.expiresAt ? { expiresAt: grant.expiresAt } : {})
-    if (planned.state === 'locked' && protectedIdentity) {
-      if (setSlugs && !spec.slugs.some((s) => setSlugs!.has(s))) {
-        planned.state = 'absent'
-        planned.reason = 'not in the host manifest'
-      } else if (!setSlugs) planned.maybeAbsent = true
-    }
     if (planned.optional || planned.state === 'granted') return planned
+    const setCommand = hints.set(ctx, { key: report.key, env: setEnv, vault: input.vault, mech: spec.spec.mech ?? input.mech })
     if (planned.state === 'absent') {
-      const mech = spec.spec.mech ?? input.mech
       planned.action = 'set'
-      planned.fillable = spec.spec.mech === undefined || AVAILABLE_MECH_IDS.includes(spec.spec.mech)
-      planned.setCommand = hints.set(ctx, { key: report.key, env: setEnv, vault: input.vault ?? 'os.secure', mech })
-      planned.hint = [initialized ? planned.setCommand : `${hints.init(ctx)}, then ${planned.setCommand}`]
+      planned.fillable = spec.spec.mech === undefined || ctx.mechs.ids.includes(spec.spec.mech as never)
+      planned.setCommand = setCommand
+      planned.hint = [initialized ? setCommand : `${hints.init(ctx)}, then ${setCommand}`]
     } else if (planned.state === 'locked' || planned.state === 'expired') {
       planned.action = 'unlock'
       // a key locked behind the host manifest may also never have been set
-      if (planned.maybeAbsent) planned.setCommand = hints.set(ctx, { key: report.key, env: setEnv, vault: input.vault ?? 'os.secure', mech: spec.spec.mech ?? input.mech })
+      if (planned.maybeAbsent) planned.setCommand = setCommand
     } else planned.action = 'replace'
     return planned
   })
 
   const names = (action: FillAction) => keys.filter((k) => k.action === action).map((k) => k.key)
-  const unlockCommand = keys.some((k) => k.action === 'unlock') ? unlockRepo(ctx, target.env) : undefined
+  const unlockCommand = keys.some((k) => k.action === 'unlock') ? `keyrack unlock --for repo --env ${target.env}${ownerFlag(ctx)}` : undefined
   const commands = [
     ...(initialized ? [] : [hints.init(ctx)]),
     ...keys.flatMap((k) => (k.action === 'set' && k.setCommand ? [k.setCommand] : [])),
@@ -134,19 +132,18 @@ export async function fillPlan(ctx: Context, input: FillPlanInput = {}): Promise
 }
 
 /**
- * The vaults a key may be stored in with a mech, strongest first (os.secure before os.direct):
- * the mech must take its source from the vault, and the vault must meet the repo's grade.
+ * The vaults a key may be stored in with a mech and a typed source, strongest first (then in
+ * registry order): the vault must hold the mech's source and meet the repo's grade.
  */
-export async function vaultChoices(mechId: string, requiredGrade?: RepoKeySpec['grade']): Promise<{ id: string; protection: Grade['protection'] }[]> {
-  const { VAULT_IDS, loadVault } = await import('../vaults/index.ts')
-  const { loadMech } = await import('../mechs/index.ts')
-  const mech = await loadMech(mechId)
-  const rank = { reference: 0, encrypted: 1, plaintext: 2 } as const
-  const vaults = await Promise.all(VAULT_IDS.map(loadVault))
+export async function vaultChoices(ctx: Context, mechId: string, requiredGrade?: RepoKeySpec['grade']): Promise<{ id: string; protection: Grade['protection'] }[]> {
+  const mech = await ctx.mechs.load(mechId)
+  const vaults = await ctx.vaults.loadAll()
+  const strength = (p: Grade['protection']) => -PROTECTIONS.indexOf(p)
   return vaults
-    .filter((v) => mech.vaults.includes(v.id) && (!requiredGrade || meetsGrade({ protection: v.protection, duration: mech.duration }, requiredGrade)))
-    .sort((a, b) => rank[a.protection] - rank[b.protection] || (a.id === 'os.secure' ? -1 : b.id === 'os.secure' ? 1 : 0))
-    .map((v) => ({ id: v.id, protection: v.protection }))
+    .filter((v) => canSource(v, mech) && !isPassthrough(v) && (!requiredGrade || meetsGrade({ protection: v.protection, duration: mech.duration }, requiredGrade)))
+    .map((v, order) => ({ v, order }))
+    .sort((a, b) => strength(a.v.protection) - strength(b.v.protection) || a.order - b.order)
+    .map(({ v }) => ({ id: v.id, protection: v.protection }))
 }
 
 function isInitialized(ctx: Context): boolean {
@@ -158,5 +155,3 @@ function isInitialized(ctx: Context): boolean {
     throw error
   }
 }
-
-const unlockRepo = (ctx: Context, env: string): string => `keyrack unlock --for repo --env ${env}${ctx.owner === DEFAULT_OWNER ? '' : ` --owner ${ctx.owner}`}`

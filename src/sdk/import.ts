@@ -16,12 +16,10 @@ import { assertEnv, assertKey, assertOrg, DEFAULT_OWNER, parseSlug } from '../do
 import { isInitialized } from '../identity/owner-identity.ts'
 import { openRhachetKeyrack, type RhachetHost } from '../import/rhachet.ts'
 import { writeHostManifest, type HostEntry } from '../manifests/host.ts'
-import { AVAILABLE_MECH_IDS, loadMech } from '../mechs/index.ts'
 import { removeFileIfExists } from '../runtime/fs-atomic.ts'
 import { withLock } from '../runtime/lock.ts'
-import { loadVault, VAULT_IDS } from '../vaults/index.ts'
-import type { Vault } from '../vaults/vault.ts'
-import { hints } from './hints.ts'
+import { canSource, type Vault } from '../vaults/vault.ts'
+import { hints } from '../domain/hints.ts'
 import { OwnerSession } from './session.ts'
 
 export interface ImportInput {
@@ -136,7 +134,7 @@ export async function importKeys(ctx: Context, input: ImportInput): Promise<Impo
     if (createOwner) {
       const { init } = await import('./init.ts')
       await init(ctx, { via: 'ssh', pubkey: createOwner.pubkey, identity: createOwner.identity })
-      created.push(paths.ownerConfig(ctx), paths.hostManifest(ctx))
+      created.push(paths.ownerConfig(ctx), paths.hostManifest(ctx), paths.inventory(ctx))
     }
     const owner = session ?? new OwnerSession(ctx)
     await owner.identity()
@@ -193,13 +191,14 @@ async function planKey(
   } catch {
     return skip('the slug is not a keyrack name (<org>.<env>.<KEY>)')
   }
-  const setHint = hints.set(ctx, { key: parts.key, env: parts.env, mech: AVAILABLE_MECH_IDS.includes(host.mech) ? host.mech : undefined })
-  if (!VAULT_IDS.includes(host.vault))
-    return skip(`vault ${host.vault} is not in keyrack yet (it has ${VAULT_IDS.join(', ')})`, [`keep using rhachet for it, or store it in a keyrack vault: ${setHint}`])
-  if (!AVAILABLE_MECH_IDS.includes(host.mech))
-    return skip(`mech ${host.mech} is not in keyrack yet (it has ${AVAILABLE_MECH_IDS.join(', ')})`, ['keep using rhachet for it until keyrack has that mech'])
-  const [vaultAdapter, mech] = await Promise.all([loadVault(host.vault), loadMech(host.mech)])
-  if (!mech.vaults.includes(vaultAdapter.id)) return skip(`mech ${mech.id} cannot take its source from vault ${vaultAdapter.id} in keyrack`, [setHint])
+  const mechIds: readonly string[] = ctx.mechs.ids
+  const setHint = hints.set(ctx, { key: parts.key, env: parts.env, mech: mechIds.includes(host.mech) ? host.mech : undefined })
+  if (!ctx.vaults.ids.includes(host.vault))
+    return skip(`vault ${host.vault} is not in keyrack yet (it has ${ctx.vaults.ids.join(', ')})`, [`keep using rhachet for it, or store it in a keyrack vault: ${setHint}`])
+  if (!mechIds.includes(host.mech))
+    return skip(`mech ${host.mech} is not in keyrack yet (it has ${mechIds.join(', ')})`, ['keep using rhachet for it until keyrack has that mech'])
+  const [vaultAdapter, mech] = await Promise.all([ctx.vaults.load(host.vault), ctx.mechs.load(host.mech)])
+  if (!canSource(vaultAdapter, mech) || mech.source !== 'secret') return skip(`mech ${mech.id} cannot take its source from vault ${vaultAdapter.id} in keyrack`, [setHint])
 
   const stored = await readSecret(host)
   if (stored === null) return { ...base, action: 'import', vaultAdapter } // no secret: reported as an error by the caller

@@ -1,5 +1,6 @@
 /**
- * Re-encrypts every encrypted file of an owner — the host manifest and each os.secure file — to
+ * Re-encrypts every encrypted file of an owner — the host manifest and each file a reencryptable
+ * vault keeps (os.secure's) — to
  * a new recipient list, all or nothing (SPEC §4, issue 3):
  *
  *  1. decrypt everything with the owner's identity (a file that does not open stops here, and
@@ -13,13 +14,14 @@
  * renames leaves every file decryptable by the owner, and running the command again finishes it.
  * The caller holds the owner lock.
  */
-import { readdirSync, readFileSync, renameSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { readFileSync, renameSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { paths, type Context } from '../context.ts'
 import { KeyrackError, KeyrackVaultError } from '../domain/errors.ts'
 import { decryptWith, encryptTo, type AgeIdentity } from '../identity/age-file.ts'
 import { encryptHostManifest, type HostManifest } from '../manifests/host.ts'
 import { fsyncDir, removeFileIfExists, writeTempBeside } from '../runtime/fs-atomic.ts'
+import { isReencryptable } from '../vaults/vault.ts'
 
 /** the file operations of steps 2 and 3, a seam so tests can make one of them fail */
 export interface ReencryptIo {
@@ -34,19 +36,9 @@ const fsIo: ReencryptIo = {
   remove: (path) => void removeFileIfExists(path),
 }
 
-/** os.secure files are named sha256(slug).age; temps and anything else in the directory are not ours */
-const SECURE_FILE = /^[0-9a-f]{64}\.age$/
-
-export function ownerSecureFiles(ctx: Context): string[] {
-  const dir = paths.secureDir(ctx)
-  try {
-    return readdirSync(dir).filter((name) => SECURE_FILE.test(name)).sort().map((name) => join(dir, name))
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
-    throw new KeyrackVaultError(`cannot list ${dir}: ${(error as NodeJS.ErrnoException).code ?? 'error'}; nothing was changed`, [
-      `check its permissions: \`ls -ld ${dir}\``,
-    ])
-  }
+/** every file an owner's vaults keep encrypted to the owner's recipients (os.secure's files, …) */
+export async function ownerEncryptedFiles(ctx: Context): Promise<string[]> {
+  return (await ctx.vaults.loadAll()).filter(isReencryptable).flatMap((vault) => vault.encryptedFiles(ctx))
 }
 
 /**
@@ -62,7 +54,7 @@ export async function reencryptOwnerFiles(
 ): Promise<string[]> {
   // 1. decrypt everything first
   const secrets: { file: string; plaintext: string }[] = []
-  for (const file of ownerSecureFiles(ctx)) {
+  for (const file of await ownerEncryptedFiles(ctx)) {
     let bytes: Buffer
     try {
       bytes = readFileSync(file)

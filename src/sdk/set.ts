@@ -1,26 +1,29 @@
 /**
  * set: stores a key in a vault, records it in the host manifest, and proves the round trip
- * (store → get → compare) before it reports success (SPEC §7). Nothing is left half-written:
- * a failure after the store puts the vault back as it was.
+ * (store → read back → compare → mint) before it reports success (SPEC §7), for every vault the
+ * same way. Nothing is left half-written: a failure after the store puts the vault back as it was.
  */
 import { existsSync } from 'node:fs'
 import { paths, type Context } from '../context.ts'
-import { KeyrackKeyBlockedError, KeyrackUsageError, KeyrackVaultError } from '../domain/errors.ts'
+import { exceptionHint, formatRequiredGrade } from '../domain/enforce.ts'
+import { KeyrackKeyBlockedError, KeyrackSecretInvalidError, KeyrackUsageError, KeyrackVaultError, KeyrackVaultUnavailableError } from '../domain/errors.ts'
 import { blockedAdvice, inspectSecret, withArticle } from '../domain/firewall/check.ts'
 import { canHold, formatGrade, meetsGrade, type Grade } from '../domain/grade.ts'
+import { hints } from '../domain/hints.ts'
+import { REPLICA_MECH, SUGGESTED_VAULT } from '../domain/ids.ts'
 import { assertEnv, assertKey, assertOrg, DEFAULT_OWNER, ENV_ALL, ENV_SUDO, toSlug } from '../domain/names.ts'
 import { readOwnerConfig } from '../identity/owner-identity.ts'
 import { writeHostManifest, type HostEntry } from '../manifests/host.ts'
 import { readRepoManifest, type RepoKeySpec, type RepoManifest } from '../manifests/repo.ts'
 import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
-import { AVAILABLE_MECH_IDS, loadMech } from '../mechs/index.ts'
-import { withLock } from '../runtime/lock.ts'
-import { loadVault } from '../vaults/index.ts'
-import type { Vault } from '../vaults/vault.ts'
 import type { Mech } from '../mechs/mech.ts'
+import { withLock } from '../runtime/lock.ts'
+import { canSource, isLockable, isPassthrough, type Vault, type VaultSetInput } from '../vaults/vault.ts'
 import { notAllowlistedWarning } from './allowlist-advice.ts'
-import { hints } from './hints.ts'
+import { gradeOf, toGrant } from './grant.ts'
 import { OwnerSession } from './session.ts'
+import { DEFAULT_DURATION, SUDO_DURATION } from './unlock.ts'
+import { parseDuration } from '../domain/duration.ts'
 
 export interface SetInput {
   key: string
@@ -30,8 +33,12 @@ export interface SetInput {
   mech?: string
   /** the org; defaults to the repo manifest's org (required outside a repo) */
   org?: string
-  /** the secret to store; never logged, never in argv */
-  secret: string
+  /** the secret to store (when the mech's source is the secret); never logged, never in argv */
+  secret?: string
+  /** a pointer to an existing item (when the mech's source is a reference, e.g. `op://…`) */
+  exid?: string
+  /** for a vault that holds keys for a time only (the daemon's memory): how long, e.g. `9h` */
+  duration?: string
 }
 
 export interface SetResult {
@@ -53,13 +60,15 @@ export interface SetPlan {
   vault: Vault
   mech: Mech
   grade: Grade
+  /** what the caller must supply: the secret, a reference (`--exid`), or nothing (the vault reads it elsewhere) */
+  needs: 'secret' | 'exid' | 'nothing'
   /** the key is stored, but this repo's `get` would not serve it: what to add to the manifest */
   notAllowlisted?: string
 }
 
 /**
- * Everything `set` checks before it needs the secret (names, org, mech choice, vault, grade
- * requirement), so the CLI can refuse before anyone types a secret.
+ * Everything `set` checks before it needs the secret (names, org, mech choice, vault and its
+ * availability, grade requirement), so nobody types a secret into a command that will refuse it.
  */
 export async function resolveSetPlan(ctx: Context, input: Omit<SetInput, 'secret'>): Promise<SetPlan> {
   const key = assertKey(input.key)
@@ -78,54 +87,56 @@ export async function resolveSetPlan(ctx: Context, input: Omit<SetInput, 'secret
     throw new KeyrackUsageError(
       'no mech chosen: keyrack has no default mech, so nobody stores a long-lived key without choosing to',
       [
-        `if ${key} has no short-lived alternative (most LLM API keys), store it as a permanent replica: ${hints.set(ctx, { key, env, vault: input.vault, mech: 'PERMANENT_VIA_REPLICA' })}`,
-        `available mechs: ${AVAILABLE_MECH_IDS.join(', ')}`,
+        `if ${key} has no short-lived alternative (most LLM API keys), store it as a permanent replica: ${hints.set(ctx, { key, env, vault: input.vault, mech: REPLICA_MECH })}`,
+        `available mechs: ${ctx.mechs.ids.join(', ')}`,
       ],
     )
   if (spec.spec?.mech && spec.spec.mech !== mechId)
     throw new KeyrackKeyBlockedError(`the repo manifest requires mech ${spec.spec.mech} for ${key}`, [hints.set(ctx, { key, env, vault: input.vault, mech: spec.spec.mech })])
-  const vault = await loadVault(input.vault)
-  const mech = await loadMech(mechId)
-  if (!mech.vaults.includes(vault.id))
-    throw new KeyrackUsageError(`mech ${mech.id} cannot take its source from vault ${vault.id}`, [`use one of: ${mech.vaults.map((v) => `--vault ${v}`).join(', ')}`])
-  const grade: Grade = { protection: vault.protection, duration: mech.duration }
+  const vault = await ctx.vaults.load(input.vault)
+  const mech = await ctx.mechs.load(mechId)
+  if (!canSource(vault, mech)) {
+    const fitting = (await ctx.vaults.loadAll()).filter((v) => canSource(v, mech)).map((v) => `--vault ${v.id}`)
+    throw new KeyrackUsageError(`mech ${mech.id} cannot take its source from vault ${vault.id}`, [fitting.length ? `use one of: ${fitting.join(', ')}` : `no vault in this build holds ${mech.id}'s source`])
+  }
+  const grade = gradeOf(vault, mech)
   if (spec.spec?.grade && !meetsGrade(grade, spec.spec.grade))
-    throw new KeyrackKeyBlockedError(`the repo manifest requires grade ${[spec.spec.grade.protection, spec.spec.grade.duration].filter(Boolean).join(',')} for ${key}, and ${vault.id} + ${mech.id} gives ${formatGrade(grade)}`, [
-      hints.set(ctx, { key, env, vault: 'os.secure', mech: spec.spec.mech ?? mech.id }),
+    throw new KeyrackKeyBlockedError(`the repo manifest requires grade ${formatRequiredGrade(spec.spec.grade)} for ${key}, and ${vault.id} + ${mech.id} gives ${formatGrade(grade)}`, [
+      hints.set(ctx, { key, env, vault: SUGGESTED_VAULT, mech: spec.spec.mech ?? mech.id }),
     ])
+  const availability = await vault.isAvailable(ctx)
+  if (!availability.available) throw new KeyrackVaultUnavailableError(`vault ${vault.id} cannot be used here: ${availability.reason}`, availability.hint)
+  const needs = isPassthrough(vault) ? 'nothing' : mech.source
+  if (needs === 'exid' && !input.exid)
+    throw new KeyrackUsageError(`${mech.id} stores a reference: say which item with \`--exid\``, [`keyrack set --key ${key} --env ${env} --vault ${vault.id} --mech ${mech.id} --exid <reference>`])
   const notAllowlisted = spec.manifest ? notAllowlistedWarning(spec.manifest, { key, env, org }) : undefined
-  return { key, env, slug: toSlug({ org, env, key }), spec: spec.spec, vault, mech, grade, ...(notAllowlisted ? { notAllowlisted } : {}) }
+  return { key, env, slug: toSlug({ org, env, key }), spec: spec.spec, vault, mech, grade, needs, ...(notAllowlisted ? { notAllowlisted } : {}) }
 }
 
 export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
-  const { key, env, slug, spec, vault, mech, grade, notAllowlisted } = await resolveSetPlan(ctx, input)
-  if (!input.secret) throw new KeyrackUsageError('the secret is empty', ['pass it on stdin with `--secret-stdin`, or type it at the prompt'])
+  const { key, env, slug, spec, vault, mech, grade, needs, notAllowlisted } = await resolveSetPlan(ctx, input)
   const warnings: string[] = []
-  const verdict = inspectSecret(input.secret)
-  if (verdict.verdict === 'blocked' || verdict.verdict === 'labelled') {
-    const what = `${verdict.embedded ? 'a value containing ' : ''}${withArticle(verdict.rule.description)}`
-    if (verdict.verdict === 'labelled')
-      warnings.push(`${key} is ${what}; keyrack stores it because ${verdict.rule.provider} offers no short-lived alternative: rotate it now and then`)
-    else if (spec?.allow === 'long-lived')
-      warnings.push(`storing ${what} as ${key} because the repo manifest allows it (allow: long-lived), reason: ${JSON.stringify(spec.reason ?? '')}`)
-    else
-      throw new KeyrackKeyBlockedError(`refusing to store ${what} as ${key}`, [
-        ...blockedAdvice(verdict.rule, { key, env, owner: ctx.owner === DEFAULT_OWNER ? undefined : ctx.owner }),
-        `if this is a reviewed exception, mark it in .agent/keyrack.yml: \`- key: ${key}\` with \`allow: long-lived\` and a \`reason:\``,
-      ])
-  }
+  const given: Pick<VaultSetInput, 'secret' | 'exid'> = {}
+  if (needs === 'secret') {
+    if (!input.secret) throw new KeyrackSecretInvalidError('the secret is empty', ['pass it on stdin with `--secret-stdin`, or type it at the prompt'])
+    given.secret = input.secret
+    warnings.push(...firewall(ctx, key, env, input.secret, spec))
+  } else if (needs === 'exid') given.exid = input.exid!
   if (notAllowlisted) warnings.push(notAllowlisted)
-  if (vault.id === 'os.direct') warnings.push(`os.direct stores ${key} in plaintext in ${paths.direct(ctx)}: any process running as you can read it`)
+  if (vault.protection === 'plaintext' && needs === 'secret') warnings.push(plaintextWarning(ctx, vault, key))
+  const until = ctx.now() + parseDuration(input.duration ?? (env === ENV_SUDO ? SUDO_DURATION : DEFAULT_DURATION))
 
   const session = new OwnerSession(ctx)
-  // open the identity before taking the lock, so a human typing a passphrase does not hold it
+  // open the identity (and the vault's own lock) before taking the owner lock, so a human
+  // typing a passphrase does not hold it
   await session.identity()
+  if (isLockable(vault)) await vault.unlock(session)
   return withLock(paths.lock(ctx), async () => {
     const manifest = await session.manifest()
     const previous = manifest.keys[slug]
-    if (previous) {
-      const previousVault = await loadVault(previous.vault)
-      const previousMech = await loadMech(previous.mech).catch(() => null)
+    const previousVault = previous ? await ctx.vaults.load(previous.vault) : null
+    if (previous && previousVault) {
+      const previousMech = await ctx.mechs.load(previous.mech).catch(() => null)
       const previousGrade: Grade = { protection: previousVault.protection, duration: previousMech?.duration ?? 'permanent' }
       // never degrade: a key kept encrypted is never re-vaulted in plaintext (SPEC §9)
       if (!canHold(grade, previousGrade))
@@ -134,35 +145,70 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
           [`keep it protected: ${hints.set(ctx, { key, env, vault: previous.vault, mech: mech.id })}`, `to store a new plaintext key on purpose, first remove the old one: ${hints.del(ctx, key, env)}`],
         )
     }
-    const restore = previous && previous.vault === vault.id ? await vault.get(session, { slug, exid: previous.exid }) : null
+    // what to put back if the round trip fails: the same vault's previous source
+    const restore = previous && previous.vault === vault.id ? await previousSource(session, vault, slug, previous) : null
     let step = 'store'
+    let stored: { exid: string | null } | null = null
     try {
-      const { exid } = await vault.set(session, { slug, secret: input.secret, mech: mech.id })
-      step = 'get'
-      const stored = await vault.get(session, { slug, exid })
+      stored = await vault.set(session, { slug, mech: mech.id, ...given, until })
+      step = 'read back'
+      const source = await vault.get(session, { slug, exid: stored.exid })
       step = 'compare'
-      if (stored === null) throw new Error('the vault returned nothing')
-      const minted = await mech.toKey({ slug, source: stored, now: ctx.now() })
-      if (mech.id === 'PERMANENT_VIA_REPLICA' && minted.secret !== input.secret) throw new Error('the vault returned a different secret')
+      if (source === null && needs !== 'nothing') throw new Error(`${vault.id} returned nothing`)
+      if (needs === 'secret' && source !== given.secret) throw new Error(`${vault.id} returned a different secret`)
+      if (source !== null) {
+        step = 'mint'
+        await toGrant(ctx, { slug, vault, mech, source })
+      }
       step = 'record'
       const now = new Date(ctx.now()).toISOString()
-      const entry: HostEntry = { vault: vault.id, mech: mech.id, exid, createdAt: previous?.createdAt ?? now, updatedAt: now }
+      const entry: HostEntry = { vault: vault.id, mech: mech.id, exid: stored.exid, createdAt: previous?.createdAt ?? now, updatedAt: now }
       const next = { ...manifest, keys: { ...manifest.keys, [slug]: entry } }
       await writeHostManifest(ctx, next)
       session.setManifest(next)
-      // moving a key to another vault leaves no copy behind in the old one
-      if (previous && previous.vault !== vault.id) await (await loadVault(previous.vault)).del(session, { slug, exid: previous.exid })
+      // moving a key to another vault leaves no copy behind in the old one (the move itself is
+      // recorded by now: a failure here is reported, never rolled back into a lost key)
+      if (previous && previousVault && previousVault !== vault)
+        await previousVault.del(session, { slug, exid: previous.exid }).catch((error: unknown) =>
+          warnings.push(`the old copy of ${key} in ${previousVault.id} could not be removed (${error instanceof Error ? error.message : 'error'}); remove it by hand`),
+        )
       return { slug, vault: vault.id, mech: mech.id, grade, createdAt: entry.createdAt, updatedAt: entry.updatedAt, warnings }
     } catch (error) {
-      if (restore !== null) await vault.set(session, { slug, secret: restore, mech: previous!.mech }).catch(() => undefined)
-      else if (!previous || previous.vault !== vault.id) await vault.del(session, { slug, exid: null }).catch(() => undefined)
-      if (error instanceof KeyrackVaultError || step === 'store') throw error
+      if (restore !== null) await vault.set(session, { slug, mech: previous!.mech, ...restore, until }).catch(() => undefined)
+      else if (stored !== null || step === 'store') await vault.del(session, { slug, exid: stored?.exid ?? null }).catch(() => undefined)
+      if (error instanceof KeyrackVaultError || error instanceof KeyrackVaultUnavailableError || step === 'store') throw error
       const reason = error instanceof Error ? error.message : 'unknown error'
       throw new KeyrackVaultError(`the round trip through ${vault.id} failed at step '${step}': ${reason}; nothing was changed`, [
         'run `keyrack doctor` to check the vault, then try again',
       ])
     }
   })
+}
+
+/** what a plaintext vault means for the key, said before it is stored */
+export const plaintextWarning = (ctx: Context, vault: Vault, key: string): string =>
+  `${vault.id} stores ${key} in plaintext in ${vault.where(ctx)}: any process running as you can read it`
+
+/** the firewall at the door: a long-lived credential with a short-lived alternative is refused */
+function firewall(ctx: Context, key: string, env: string, secret: string, spec?: RepoKeySpec): string[] {
+  const verdict = inspectSecret(secret)
+  if (verdict.verdict !== 'blocked' && verdict.verdict !== 'labelled') return []
+  const what = `${verdict.embedded ? 'a value containing ' : ''}${withArticle(verdict.rule.description)}`
+  if (verdict.verdict === 'labelled')
+    return [`${key} is ${what}; keyrack stores it because ${verdict.rule.provider} offers no short-lived alternative: rotate it now and then`]
+  if (spec?.allow === 'long-lived')
+    return [`storing ${what} as ${key} because the repo manifest allows it (allow: long-lived), reason: ${JSON.stringify(spec.reason ?? '')}`]
+  throw new KeyrackKeyBlockedError(`refusing to store ${what} as ${key}`, [
+    ...blockedAdvice(verdict.rule, { key, env, owner: ctx.owner === DEFAULT_OWNER ? undefined : ctx.owner }),
+    exceptionHint(key),
+  ])
+}
+
+/** a vault's previous source for a slug, to restore: the pointer it recorded, or the secret it held */
+async function previousSource(session: OwnerSession, vault: Vault, slug: string, previous: HostEntry): Promise<Pick<VaultSetInput, 'secret' | 'exid'> | null> {
+  if (previous.exid !== null) return { exid: previous.exid }
+  const secret = await vault.get(session, { slug, exid: null })
+  return secret === null ? null : { secret }
 }
 
 function repoSpec(ctx: Context, key: string, env: string): { org?: string; spec?: RepoKeySpec; manifest?: RepoManifest } {
@@ -173,4 +219,3 @@ function repoSpec(ctx: Context, key: string, env: string): { org?: string; spec?
   const spec = manifest.envs.get(env)?.find((s) => s.key === key) ?? manifest.envs.get(ENV_ALL)?.find((s) => s.key === key)
   return { org: manifest.org, spec, manifest }
 }
-

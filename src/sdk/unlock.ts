@@ -1,30 +1,43 @@
 /**
- * unlock: authenticate to each source once (one passphrase for all of the owner's os.secure
- * keys), turn sources into grants via their mechs, and hand them to the owner's daemon over its
- * socket (SPEC §10). Only allowlisted slugs are unlocked, exactly as `get` would allow them.
+ * unlock: authenticate to each source vault once, turn sources into grants via their mechs, and
+ * hand them to the owner's daemon over its socket (SPEC §10). Only allowlisted slugs are unlocked,
+ * exactly as `get` would allow them.
+ *
+ * "Once" is per vault, not per key: the owner's identity is opened at most once (one passphrase
+ * for every os.secure key), every lockable vault is unlocked once (one keychain unlock, one
+ * sign-in), in turn, since each may talk to the human; then every key is read concurrently
+ * (a vault that reads in batches gets all its keys in one call). The host manifest is opened
+ * only when some key needs it (no inventory yet, or an exid only it holds): a repo whose keys
+ * all live in vaults with their own lock unlocks without the owner's passphrase.
  */
-import type { Context } from '../context.ts'
-import { KeyrackKeyAbsentError, KeyrackKeyBlockedError, KeyrackNotAllowlistedError } from '../domain/errors.ts'
+import { existsSync } from 'node:fs'
+import { paths, type Context } from '../context.ts'
 import { parseDuration } from '../domain/duration.ts'
-import { blockedAdvice, checkCredential } from '../domain/firewall/check.ts'
+import { enforce } from '../domain/enforce.ts'
+import { KeyrackError, KeyrackKeyAbsentError, KeyrackKeyBlockedError, KeyrackNotAllowlistedError } from '../domain/errors.ts'
 import { canHold, type Grade } from '../domain/grade.ts'
-import { grantExpiry } from '../domain/grant.ts'
+import { grantExpiry, type Grant } from '../domain/grant.ts'
+import { hints } from '../domain/hints.ts'
 import { ENV_SUDO } from '../domain/names.ts'
-import { loadMech } from '../mechs/index.ts'
+import { hostManifestMissing, readHostManifest, type HostManifest } from '../manifests/host.ts'
+import { ensureInventory, readInventory } from '../manifests/inventory.ts'
+import type { AllowlistedKey } from '../manifests/repo.ts'
+import type { Mech } from '../mechs/mech.ts'
 import { selfCommand } from '../runtime/self.ts'
-import { loadVault } from '../vaults/index.ts'
-import { daemonSocketPath } from './daemon-lookup.ts'
-import { resolveTargets, type GetInput } from './get.ts'
-import { hints } from './hints.ts'
-import { OwnerSession } from './session.ts'
+import { accessOf, isBatch, isLockable, type Vault, type VaultKeyRef } from '../vaults/vault.ts'
 import type { GrantInput } from '../daemon/protocol.ts'
+import { daemonSocketPath } from './daemon-lookup.ts'
+import type { GetInput } from './get.ts'
+import { resolveTargets, type Target } from './targets.ts'
+import { gradeOf, toGrant } from './grant.ts'
+import { OwnerSession } from './session.ts'
 
 /** the daemon holds keys in memory only, per user and owner, for a TTL: encrypted-equivalent, ephemeral */
 export const DAEMON_GRADE: Grade = { protection: 'encrypted', duration: 'ephemeral' }
-const DEFAULT_DURATION = '9h'
-const SUDO_DURATION = '30m'
+export const DEFAULT_DURATION = '9h'
+export const SUDO_DURATION = '30m'
 
-export interface UnlockInput extends Omit<GetInput, 'ci'> {
+export interface UnlockInput extends Omit<GetInput, 'ci' | 'unlock'> {
   /** how long the grants live: `9h` (default; `30m` for env sudo), `30m`, `session` */
   duration?: string
   /** optional sliding idle timeout (reset on each use), capped by duration */
@@ -47,60 +60,104 @@ export interface UnlockResult {
   /** true when this unlock started the daemon */
   started: boolean
   unlocked: UnlockedKey[]
-  /** allowlisted keys not unlocked, and why (e.g. os.direct needs no unlock) */
-  skipped: { key: string; reason: string }[]
+  /** allowlisted keys not unlocked, and why (e.g. os.direct needs no unlock); `blocked` when the firewall or the repo refused it */
+  skipped: { key: string; reason: string; blocked?: true }[]
+}
+
+/** an allowlisted key that is set: where it lives */
+interface Planned {
+  k: AllowlistedKey
+  slug: string
+  vault: Vault
+  mech: Mech
+  exid: string | null
 }
 
 export async function unlock(ctx: Context, input: UnlockInput): Promise<UnlockResult> {
-  const target = resolveTargets(ctx, input)
+  return unlockTarget(ctx, resolveTargets(ctx, input), input)
+}
+
+/** unlocks keys already resolved against the repo manifest (`get --unlock` resolves them once) */
+export async function unlockTarget(ctx: Context, target: Target, input: { duration?: string; idle?: string }): Promise<UnlockResult> {
   if (target.keys.length === 0 && target.manifest) throw nothingAllowlisted(target.manifest.file, target.env)
   const durationMs = parseDuration(input.duration ?? (target.env === ENV_SUDO ? SUDO_DURATION : DEFAULT_DURATION))
   const idleTimeoutMs = input.idle ? parseDuration(input.idle, '--idle') : undefined
   const session = new OwnerSession(ctx)
-  const manifest = await session.manifest()
+  const skipped: UnlockResult['skipped'] = []
+  const skip = (k: AllowlistedKey, reason: string, blocked = false) => void skipped.push({ key: k.key, reason, ...(blocked ? { blocked: true as const } : {}) })
+
+  // 1. where each key lives: the inventory, or the host manifest when only it can say
+  const entries = await recordsFor(ctx, session, target.keys)
+  const planned: Planned[] = []
+  for (const k of target.keys) {
+    const found = entries.get(k.key)
+    if (!found) {
+      skip(k, `not set: ${hints.set(ctx, { key: k.key, env: k.env, mech: k.spec.mech })}`)
+      continue
+    }
+    const [vault, mech] = await Promise.all([ctx.vaults.load(found.vault), ctx.mechs.load(found.mech)])
+    const grade = gradeOf(vault, mech)
+    if (accessOf(vault) === 'open') skip(k, `${vault.id} needs no unlock: \`keyrack get\` reads it directly`)
+    else if (!canHold(DAEMON_GRADE, grade)) skip(k, `a ${grade.duration} key is never cached`)
+    else planned.push({ k, slug: found.slug, vault, mech, exid: found.exid })
+  }
+
+  // 2. open each vault once, in turn (each may ask the human): the identity, then every lockable vault
+  const vaults = [...new Set(planned.map((p) => p.vault))]
+  if (vaults.some((v) => accessOf(v) === 'identity')) await session.identity()
+  const failed = new Map<Vault, KeyrackError>()
+  for (const vault of vaults.filter(isLockable)) {
+    try {
+      await vault.unlock(session)
+    } catch (error) {
+      if (!(error instanceof KeyrackError)) throw error
+      failed.set(vault, error)
+    }
+  }
+
+  // 3. read every key concurrently (a batch vault in one call), mint, check
   const now = ctx.now()
   const unlockUntil = now + durationMs
-  // each key's source is read and minted concurrently (one identity, opened once); results are
-  // collected in allowlist order
-  type Outcome = { skipped: string } | { grant: GrantInput; unlocked: UnlockedKey }
-  const outcomes = await Promise.all(
-    target.keys.map(async (k): Promise<Outcome> => {
-      const slug = k.slugs.find((s) => manifest.keys[s])
-      if (!slug) return { skipped: `not set: ${hints.set(ctx, { key: k.key, env: k.env, mech: k.spec.mech })}` }
-      const entry = manifest.keys[slug]!
-      const vault = await loadVault(entry.vault)
-      if (!vault.needsIdentity) return { skipped: `${vault.id} needs no unlock` }
-      const mech = await loadMech(entry.mech)
-      const grade: Grade = { protection: vault.protection, duration: mech.duration }
-      if (!canHold(DAEMON_GRADE, grade)) return { skipped: `a ${grade.duration} key is never cached` }
-      const source = await vault.get(session, { slug, exid: entry.exid })
-      if (source === null) return { skipped: `${vault.id} holds nothing for ${slug}: ${hints.set(ctx, { key: k.key, env: k.env, vault: vault.id, mech: mech.id })}` }
-      const minted = await mech.toKey({ slug, source, now })
-      const verdict = checkCredential(minted.secret)
-      if (verdict.verdict === 'blocked' && k.spec.allow !== 'long-lived')
-        return { skipped: `blocked: ${blockedAdvice(verdict.rule, { key: k.key, env: k.env }).join('; ')}` }
-      const expiresAt = grantExpiry(unlockUntil, minted.expiresAt)!
-      return {
-        grant: { slug, key: { secret: minted.secret, grade }, mech: mech.id, vault: vault.id, expiresAt, ...(idleTimeoutMs ? { idleTimeoutMs: Math.min(idleTimeoutMs, durationMs) } : {}) },
-        unlocked: { key: k.key, slug, grade, mech: mech.id, vault: vault.id, expiresAt },
-      }
-    }),
-  )
+  const sources = await readSources(session, planned.filter((p) => !failed.has(p.vault)))
   const grants: GrantInput[] = []
   const unlocked: UnlockedKey[] = []
-  const skipped: UnlockResult['skipped'] = []
-  outcomes.forEach((outcome, i) => {
-    if ('skipped' in outcome) skipped.push({ key: target.keys[i]!.key, reason: outcome.skipped })
+  type Outcome = { p: Planned; error: KeyrackError } | { p: Planned; missing: true } | { p: Planned; grant: Grant }
+  const minted = await Promise.all(
+    planned.map(async (p): Promise<Outcome> => {
+      const error = failed.get(p.vault)
+      if (error) return { p, error }
+      const source = sources.get(p)
+      if (source == null) return { p, missing: true }
+      return { p, grant: await toGrant(ctx, { slug: p.slug, vault: p.vault, mech: p.mech, source }) }
+    }),
+  )
+  for (const outcome of minted) {
+    const { k, slug, vault, mech } = outcome.p
+    if ('error' in outcome) skip(k, `${vault.id}: ${outcome.error.message}${outcome.error.hint[0] ? `; ${outcome.error.hint[0]}` : ''}`)
+    else if ('missing' in outcome) skip(k, `${vault.id} holds nothing for ${slug}: ${hints.set(ctx, { key: k.key, env: k.env, vault: vault.id, mech: mech.id })}`)
     else {
-      grants.push(outcome.grant)
-      unlocked.push(outcome.unlocked)
+      const grant = outcome.grant
+      const verdict = enforce(k.spec, { mech: grant.mech, grade: grant.key.grade, secret: grant.key.secret }, { env: k.env, owner: ctx.owner })
+      if (!verdict.ok) {
+        skip(k, `blocked: ${verdict.reason}; ${verdict.hint.join('; ')}`, true)
+        continue
+      }
+      const expiresAt = grantExpiry(unlockUntil, grant.expiresAt)!
+      grants.push({ ...grant, expiresAt, ...(idleTimeoutMs ? { idleTimeoutMs: Math.min(idleTimeoutMs, durationMs) } : {}) })
+      unlocked.push({ key: k.key, slug, grade: grant.key.grade, mech: grant.mech, vault: grant.vault, expiresAt })
     }
-  })
+  }
   if (grants.length === 0) {
-    const blocked = skipped.some((s) => s.reason.startsWith('blocked'))
-    const ErrorClass = blocked ? KeyrackKeyBlockedError : KeyrackKeyAbsentError
+    // a vault that could not be opened is the whole story: its own error, with its hint
+    if (failed.size > 0 && planned.every((p) => failed.has(p.vault))) throw [...failed.values()][0]!
+    const ErrorClass = skipped.some((s) => s.blocked) ? KeyrackKeyBlockedError : KeyrackKeyAbsentError
     throw new ErrorClass(`nothing to unlock for env ${target.env}`, skipped.map((s) => `${s.key}: ${s.reason}`))
   }
+  // keep allowlist order in what is reported
+  const order = new Map(target.keys.map((k, i) => [k.key, i]))
+  skipped.sort((a, b) => order.get(a.key)! - order.get(b.key)!)
+  unlocked.sort((a, b) => order.get(a.key)! - order.get(b.key)!)
+
   const socketPath = daemonSocketPath(ctx)
   const { ensureDaemon } = await import('../daemon/launch.ts')
   const { connectDaemon } = await import('../daemon/client.ts')
@@ -115,6 +172,54 @@ export async function unlock(ctx: Context, input: UnlockInput): Promise<UnlockRe
   return { owner: ctx.owner, socketPath, pid, started, unlocked, skipped }
 }
 
+/**
+ * The record of each allowlisted key that is set (first slug found: env, then all). The
+ * inventory answers without the identity; the host manifest is opened only when there is no
+ * inventory yet (then it is written) or a key's exid is held only there.
+ */
+async function recordsFor(
+  ctx: Context,
+  session: OwnerSession,
+  keys: readonly AllowlistedKey[],
+): Promise<Map<string, { slug: string; vault: string; mech: string; exid: string | null }>> {
+  const inventory = readInventory(ctx)
+  const slugs = keys.flatMap((k) => k.slugs)
+  let manifest: HostManifest | null = null
+  if (!inventory || slugs.some((s) => inventory.entry(s)?.exid)) {
+    manifest = await session.manifest()
+    // keys set by an older keyrack: write the inventory, so later `get`s can tell absent from locked
+    if (!inventory) await ensureInventory(ctx, () => readHostManifest(ctx, (ciphertext, file) => session.decrypt(ciphertext, file)))
+  } else {
+    session.config() // an owner that was never initialized is told to run `keyrack init`
+    if (!existsSync(paths.hostManifest(ctx))) throw hostManifestMissing(ctx)
+  }
+  const found = new Map<string, { slug: string; vault: string; mech: string; exid: string | null }>()
+  for (const k of keys)
+    for (const slug of k.slugs) {
+      const entry = manifest ? manifest.keys[slug] : inventory!.entry(slug)
+      if (!entry) continue
+      found.set(k.key, { slug, vault: entry.vault, mech: entry.mech, exid: manifest ? (manifest.keys[slug]!.exid ?? null) : null })
+      break
+    }
+  return found
+}
+
+/** each planned key's source; a batch vault reads all of its keys in one call */
+async function readSources(session: OwnerSession, planned: readonly Planned[]): Promise<Map<Planned, string | null>> {
+  const sources = new Map<Planned, string | null>()
+  const byVault = new Map<Vault, Planned[]>()
+  for (const p of planned) byVault.set(p.vault, [...(byVault.get(p.vault) ?? []), p])
+  await Promise.all(
+    [...byVault].map(async ([vault, items]) => {
+      if (isBatch(vault)) {
+        const refs: VaultKeyRef[] = items.map((p) => ({ slug: p.slug, exid: p.exid }))
+        const read = await vault.getMany(session, refs)
+        for (const p of items) sources.set(p, read.get(p.slug) ?? null)
+      } else await Promise.all(items.map(async (p) => sources.set(p, await vault.get(session, { slug: p.slug, exid: p.exid }))))
+    }),
+  )
+  return sources
+}
 
 /** an env whose section lists no keys (`env.test: []`): say how to list them, not just "nothing to unlock" */
 export function nothingAllowlisted(file: string, env: string): KeyrackNotAllowlistedError {

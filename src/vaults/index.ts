@@ -1,29 +1,49 @@
 /**
- * The vault registry: id → lazy loader, so a command loads only the adapters it uses.
- * Adding a vault is one file and one line here. A null-prototype object, so no inherited
- * name ('constructor', 'toString') can pass as a vault.
+ * The vault registry: the one place that maps a vault id to its adapter. Each line loads its
+ * adapter lazily, so a command loads only the vaults it uses (a daemon-served `get` loads none).
+ * Adding a vault: one adapter file, one line below, one fixture in tests/contract/fixtures.ts.
+ * The order is the order `fill` and `--help` offer them in: strongest, most portable first.
  */
 import { KeyrackUsageError } from '../domain/errors.ts'
 import type { Vault } from './vault.ts'
 
-const loaders: Record<string, () => Promise<Vault>> = Object.assign(Object.create(null), {
-  'os.direct': () => import('./os.direct.ts').then((m) => m.default),
+const BUILTIN: Record<string, () => Promise<Vault>> = {
   'os.secure': () => import('./os.secure.ts').then((m) => m.default),
-})
+  'os.direct': () => import('./os.direct.ts').then((m) => m.default),
+  'os.envvar': () => import('./os.envvar.ts').then((m) => m.default),
+}
 
-/** vaults of SPEC §7 that this build does not carry yet, so users get a precise answer */
-const PLANNED = ['os.keychain', '1password', 'aws.config', 'aws.iam.sso', 'os.envvar', 'aws.params', 'github.secrets']
+/** vaults of SPEC §7 this build does not carry yet, so users get a precise answer */
+const PLANNED = ['os.keychain', '1password', 'aws.config', 'aws.iam.sso', 'aws.params', 'github.secrets', 'os.daemon']
 
-export const VAULT_IDS = Object.keys(loaders)
+export interface VaultRegistry {
+  /** every vault id this registry can load, in the order they are offered */
+  readonly ids: readonly string[]
+  /** @throws KeyrackUsageError naming the known vaults when the id is not one of them */
+  load(id: string): Promise<Vault>
+  loadAll(): Promise<Vault[]>
+}
 
-export async function loadVault(id: string): Promise<Vault> {
-  const loader = loaders[id]
-  if (loader) return loader()
-  if (PLANNED.includes(id))
-    throw new KeyrackUsageError(`vault '${id}' is not available in this version of keyrack`, [
-      `use one of: ${VAULT_IDS.join(', ')} (e.g. \`--vault os.secure\`)`,
-    ])
-  throw new KeyrackUsageError(`unknown vault '${id.length > 40 ? id.slice(0, 40) + '…' : id}'`, [
-    `use one of: ${VAULT_IDS.join(', ')} (e.g. \`--vault os.secure\`)`,
-  ])
+/** a registry over these loaders (the SDK's `vaults` option and tests add to the built-ins this way) */
+export function vaultRegistry(loaders: Record<string, () => Promise<Vault>>): VaultRegistry {
+  // a null-prototype table, so no inherited name ('constructor', 'toString') passes as a vault
+  const table: Record<string, () => Promise<Vault>> = Object.assign(Object.create(null), loaders)
+  const ids = Object.keys(table)
+  const load = (id: string): Promise<Vault> => {
+    const loader = table[id]
+    if (!loader) return Promise.reject(unknownVault(id, ids))
+    // import() caches the module: loading twice costs nothing
+    return loader()
+  }
+  return { ids, load, loadAll: () => Promise.all(ids.map(load)) }
+}
+
+export const builtinVaults: VaultRegistry = vaultRegistry(BUILTIN)
+/** the built-in vault ids, in offer order */
+export const VAULT_IDS = builtinVaults.ids
+
+function unknownVault(id: string, ids: readonly string[]): KeyrackUsageError {
+  const hint = [`use one of: ${ids.join(', ')} (e.g. \`--vault ${ids[0]}\`)`]
+  if (PLANNED.includes(id) && !ids.includes(id)) return new KeyrackUsageError(`vault '${id}' is not available in this version of keyrack`, hint)
+  return new KeyrackUsageError(`unknown vault '${id.length > 40 ? id.slice(0, 40) + '…' : id}'`, hint)
 }

@@ -1,24 +1,35 @@
 /**
  * os.secure: one age file per slug under secure/<owner>/, encrypted to the owner's recipients.
  * File names are sha256(slug) so the directory listing does not reveal which keys exist.
+ * Needs no external tool: it works on every OS and in containers.
  */
-import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { paths, type Context } from '../context.ts'
+import { KeyrackVaultError } from '../domain/errors.ts'
 import { encryptTo } from '../identity/age-file.ts'
+import { slugHash } from '../manifests/inventory.ts'
 import { removeFileIfExists, writeFileAtomic } from '../runtime/fs-atomic.ts'
-import type { Vault } from './vault.ts'
+import type { ReencryptableVault } from './vault.ts'
 
 export function secureFile(ctx: Context, slug: string): string {
-  return join(paths.secureDir(ctx), `${createHash('sha256').update(slug).digest('hex')}.age`)
+  return join(paths.secureDir(ctx), `${slugHash(slug)}.age`)
 }
 
-export const osSecureVault: Vault = {
+/** os.secure files are named sha256(slug).age; temps and anything else in the directory are not ours */
+const SECURE_FILE = /^[0-9a-f]{64}\.age$/
+
+export const osSecureVault: ReencryptableVault = {
   id: 'os.secure',
   protection: 'encrypted',
-  needsIdentity: true,
+  description: 'an age-encrypted file per key, to your identity and backup keys; works everywhere',
+  stores: ['secret'],
+  where: (ctx) => paths.secureDir(ctx),
+  async isAvailable() {
+    return { available: true }
+  },
   async set(session, { slug, secret }) {
+    if (secret === undefined) throw new KeyrackVaultError('os.secure stores a secret, and none was given', [])
     const ciphertext = await encryptTo(await session.recipients(), secret)
     writeFileAtomic(secureFile(session.ctx, slug), ciphertext)
     return { exid: null }
@@ -36,6 +47,17 @@ export const osSecureVault: Vault = {
   },
   async del(session, { slug }) {
     removeFileIfExists(secureFile(session.ctx, slug))
+  },
+  encryptedFiles(ctx) {
+    const dir = paths.secureDir(ctx)
+    try {
+      return readdirSync(dir).filter((name) => SECURE_FILE.test(name)).sort().map((name) => join(dir, name))
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw new KeyrackVaultError(`cannot list ${dir}: ${(error as NodeJS.ErrnoException).code ?? 'error'}; nothing was changed`, [
+        `check its permissions: \`ls -ld ${dir}\``,
+      ])
+    }
   },
 }
 export default osSecureVault

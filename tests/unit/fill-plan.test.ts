@@ -65,17 +65,30 @@ describe('keyrack.fillPlan', () => {
     expect(chosen.SSO!.setCommand).toBe('keyrack set --key SSO --env test --vault os.direct --mech EPHEMERAL_VIA_AWS_SSO')
   })
 
-  test('a protected identity: locked keys may be absent; with a passphrase source the host manifest tells them apart', async () => {
+  test('a protected identity: the inventory tells absent from locked without the passphrase', async () => {
     const home = join(dir, 'locked')
     const passphrase = async ({ attempt }: { attempt: number }) => (attempt > 1 ? null : 'pw-fill-1')
     await keyrack.init({ ...opts(home), passphrase })
     await keyrack.set({ ...opts(home, { passphrase }), key: 'ALPHA', env: 'test', ...REPLICA, secret: 'alpha-secret-1' })
 
     const blind = await keyrack.fillPlan({ ...opts(home), env: 'test' })
+    expect(blind.locked).toEqual(['ALPHA'])
+    expect(blind.absent).toEqual(['BETA', 'LEAKY', 'SSO', 'SHARED'])
+    expect(blind.keys.some((k) => k.maybeAbsent)).toBe(false)
+    expect(blind.unlockCommand).toBe('keyrack unlock --for repo --env test')
+  })
+
+  test('keys set before the inventory existed: uncertain without a passphrase; one passphrase writes the inventory', async () => {
+    const home = join(dir, 'legacy')
+    const passphrase = async ({ attempt }: { attempt: number }) => (attempt > 1 ? null : 'pw-fill-2')
+    await keyrack.init({ ...opts(home), passphrase })
+    await keyrack.set({ ...opts(home, { passphrase }), key: 'ALPHA', env: 'test', ...REPLICA, secret: 'alpha-secret-1' })
+    rmSync(join(home, 'inventory.human.json'))
+
+    const blind = await keyrack.fillPlan({ ...opts(home), env: 'test' })
     expect(blind.absent).toEqual([])
     expect(blind.locked).toEqual(['ALPHA', 'BETA', 'LEAKY', 'SSO', 'SHARED'])
     expect(blind.keys.every((k) => k.maybeAbsent)).toBe(true)
-    expect(blind.unlockCommand).toBe('keyrack unlock --for repo --env test')
 
     let asked = 0
     const seeing = await keyrack.fillPlan({ ...opts(home, { passphrase: async (r) => (asked++, passphrase(r)) }), env: 'test' })
@@ -84,6 +97,8 @@ describe('keyrack.fillPlan', () => {
     expect(seeing.absent).toEqual(['BETA', 'LEAKY', 'SSO', 'SHARED'])
     expect(seeing.keys.some((k) => k.maybeAbsent)).toBe(false)
     expect(seeing.commands.at(-1)).toBe('keyrack unlock --for repo --env test')
+    // and from now on a robot sees the same, with no passphrase at all
+    expect((await keyrack.fillPlan({ ...opts(home), env: 'test' })).absent).toEqual(['BETA', 'LEAKY', 'SSO', 'SHARED'])
   })
 
   test('a bad env is a typed error, as in get', async () => {

@@ -12,7 +12,8 @@ import { loadOwnerIdentity } from '../../src/identity/owner-identity.ts'
 import { readHostManifest } from '../../src/manifests/host.ts'
 import { addRecipients, listRecipients, removeRecipients } from '../../src/sdk/recipients.ts'
 import { init } from '../../src/sdk/init.ts'
-import { ownerSecureFiles, reencryptOwnerFiles, type ReencryptIo } from '../../src/sdk/reencrypt.ts'
+import { ownerEncryptedFiles, reencryptOwnerFiles, type ReencryptIo } from '../../src/sdk/reencrypt.ts'
+import { osSecureVault } from '../../src/vaults/os.secure.ts'
 import { set } from '../../src/sdk/set.ts'
 import { removeFileIfExists, writeTempBeside } from '../../src/runtime/fs-atomic.ts'
 
@@ -29,7 +30,7 @@ beforeEach(async () => {
 })
 afterEach(() => rmSync(dir, { recursive: true, force: true }))
 
-const files = () => [join(ctx.home, 'host.robot.yml.age'), ...ownerSecureFiles(ctx)]
+const files = () => [join(ctx.home, 'host.robot.yml.age'), ...osSecureVault.encryptedFiles(ctx)]
 const bytes = () => files().map((f) => readFileSync(f).toString('base64'))
 const temps = () => [ctx.home, join(ctx.home, 'secure', 'robot')].flatMap((d) => readdirSync(d).filter((n) => n.includes('.tmp-')))
 
@@ -93,7 +94,7 @@ test('add then remove through the SDK: the backup opens everything, then nothing
   const added = await addRecipients(ctx, { recipients: [backup.recipient] })
   expect(added.changed).toEqual([backup.recipient])
   expect(added.recipients.map((r) => r.own)).toEqual([true, false])
-  const opened = await Promise.all(ownerSecureFiles(ctx).map((f) => decryptWith(backup.identity, readFileSync(f), f)))
+  const opened = await Promise.all((await ownerEncryptedFiles(ctx)).map((f) => decryptWith(backup.identity, readFileSync(f), f)))
   expect(opened.sort()).toEqual(Object.values(SECRETS).sort())
 
   const removed = await removeRecipients(ctx, { recipients: [backup.recipient] })

@@ -2,8 +2,8 @@ import { defineCommand, type ArgsDef, type CommandDef } from 'citty'
 import { KeyrackUsageError } from '../../domain/errors.ts'
 import { action } from '../report.ts'
 import { commands } from './index.ts'
-import { VAULT_IDS } from '../../vaults/index.ts'
-import { AVAILABLE_MECH_IDS } from '../../mechs/index.ts'
+import { builtinVaults } from '../../vaults/index.ts'
+import { builtinMechs } from '../../mechs/index.ts'
 
 /** every command with its flags, read from the command definitions so completion never drifts */
 async function commandFlags(): Promise<Record<string, string[]>> {
@@ -19,8 +19,8 @@ async function commandFlags(): Promise<Record<string, string[]>> {
 }
 
 const VALUES: Record<string, string> = {
-  '--vault': VAULT_IDS.join(' '),
-  '--mech': AVAILABLE_MECH_IDS.join(' '),
+  '--vault': builtinVaults.ids.join(' '),
+  '--mech': builtinMechs.ids.join(' '),
   '--output': 'exports json value table github-env',
   '--for': 'repo',
   '--env': 'test prep prod sudo all',

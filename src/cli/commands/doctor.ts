@@ -1,6 +1,6 @@
 import { defineCommand } from 'citty'
 import { doctor } from '../../sdk/doctor.ts'
-import { version } from '../mount.ts'
+import { VERSION } from '../../domain/version.ts'
 import { table } from '../render.ts'
 import { action, hint } from '../report.ts'
 import { cliContext, ownerArgs } from './_args.ts'
@@ -13,7 +13,7 @@ export default defineCommand({
     'check-updates': { type: 'boolean', description: "ask GitHub's releases API whether a newer keyrack exists (doctor makes no network call otherwise)" },
   },
   run: action(async (args) => {
-    const checks = await doctor(cliContext(args), { version, checkUpdates: args['check-updates'] === true })
+    const checks = await doctor(cliContext(args), { version: VERSION, checkUpdates: args['check-updates'] === true })
     if (args.json) process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`)
     else {
       process.stdout.write(table(['CHECK', 'STATUS', 'DETAIL'], checks.map((c) => [c.name, c.level, c.detail])))

@@ -1,5 +1,5 @@
 import { defineCommand } from 'citty'
-import { KeyrackKeysUnavailableError } from '../../sdk/errors.ts'
+import { KeyrackUsageError } from '../../domain/errors.ts'
 import { get } from '../../sdk/get.ts'
 import { passphraseSource } from '../io.ts'
 import { isGithubActions } from '../../ci/github-actions.ts'
@@ -21,26 +21,20 @@ export default defineCommand({
     ...outputArgs,
     ...ownerArgs,
     ...ciArgs,
-    unlock: { type: 'boolean', description: 'on a terminal: ask for the passphrase of what is locked' },
+    unlock: { type: 'boolean', description: 'unlock what is locked into your daemon first (asks once on a terminal, or takes --passphrase-fd/-stdin)' },
     ...passphraseArgs,
   },
   run: action(async (args) => {
     const format = chooseOutput(args.output, args.json)
-    // no passphrase for the first look, even with --unlock: a get that could open the identity
-    // itself would read the vaults directly and never hand anything to the daemon
-    const ctx = cliContext(args)
+    // a passphrase only when asked for one: with --unlock (a prompt on a terminal, or the flags),
+    // or given with --passphrase-fd/--passphrase-stdin for this one call. A plain get never prompts.
+    const explicit = args['passphrase-fd'] !== undefined || args['passphrase-stdin'] === true
+    const ctx = cliContext(args, args.unlock || explicit ? passphraseSource(args) : undefined)
     // checked before any key is looked up: no point granting keys that have nowhere to go
     const envFile = format === 'github-env' ? githubEnvFile(ctx.env) : undefined
-    const input = { for: args.for as 'repo' | undefined, key: args.key, env: args.env, org: args.org, ci: isCiMode(args, ctx.env) }
-    const result = await get(ctx, input).catch(async (error: unknown) => {
-      // get-or-unlock for humans: unlock what is locked or expired (one prompt), then get again
-      const relockable = error instanceof KeyrackKeysUnavailableError && error.report.some((r) => r.state === 'locked' || r.state === 'expired')
-      if (!args.unlock || input.ci || !relockable) throw error
-      const { unlock } = await import('../../sdk/unlock.ts')
-      await unlock(cliContext(args, passphraseSource(args)), input)
-      // now from the daemon, as every later process will get them
-      return get(ctx, input)
-    })
+    const ci = isCiMode(args, ctx.env)
+    if (ci && explicit) throw new KeyrackUsageError('CI mode reads keys from the environment only: a passphrase has nothing to open there', ['drop `--passphrase-fd`/`--passphrase-stdin`'])
+    const result = await get(ctx, { for: args.for as 'repo' | undefined, key: args.key, env: args.env, org: args.org, ci, unlock: args.unlock === true })
     // on GitHub Actions the masks come first, before any warning or key can reach the log. When stdout
     // carries the keys it is usually captured (`eval "$(keyrack get …)"`, `X=$(… --output value)`),
     // so a plain mask line would never reach the runner (and eval would run it as a command):
@@ -55,7 +49,7 @@ export default defineCommand({
       else await writeStdout(masks)
     }
     for (const line of result.warnings) warn(line)
-    noteEmptyEnv(result, input.for === 'repo')
+    noteEmptyEnv(result, args.for === 'repo')
     if (envFile === undefined) return writeStdout(rendered)
     const { appended, unchanged } = await writeGithubEnv(result, envFile)
     say(`$GITHUB_ENV: ${appended.length} key${appended.length === 1 ? '' : 's'} added${appended.length ? ` (${appended.join(', ')})` : ''}, ${unchanged.length} already there`)

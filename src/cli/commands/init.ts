@@ -4,6 +4,8 @@ import { join } from 'node:path'
 import { KeyrackUsageError } from '../../domain/errors.ts'
 import { assertOrg, ORG_PATTERN } from '../../domain/names.ts'
 import { orgFromGitRemotes } from '../../manifests/git-remote.ts'
+import { hints } from '../../domain/hints.ts'
+import { REPLICA_MECH } from '../../domain/ids.ts'
 import { findWorksite } from '../../manifests/worksite.ts'
 import { writeFileAtomic } from '../../runtime/fs-atomic.ts'
 import { init } from '../../sdk/init.ts'
@@ -67,7 +69,7 @@ async function runInit(args: ParsedArgs<typeof initArgs>, recipients: string[]):
   say(`public key: ${result.recipient}`)
   if (result.recipients.length > 1) say(`backup recipients: ${result.recipients.length - 1}`)
   say(`host manifest: ${result.hostManifest}`)
-  say(`next: keyrack set --key KEY --env test --vault os.secure --mech PERMANENT_VIA_REPLICA${result.owner === 'human' ? '' : ` --owner ${result.owner}`}`)
+  say(`next: ${hints.set(result, { key: 'KEY', env: 'test', mech: REPLICA_MECH })}`)
 }
 
 /**

@@ -1,37 +1,50 @@
 import { defineCommand } from 'citty'
 import { KeyrackUsageError } from '../../domain/errors.ts'
-import { set } from '../../sdk/set.ts'
+import { REPLICA_MECH, SUGGESTED_VAULT } from '../../domain/ids.ts'
+import { builtinMechs } from '../../mechs/index.ts'
+import { resolveSetPlan, set, type SetInput } from '../../sdk/set.ts'
+import { builtinVaults } from '../../vaults/index.ts'
 import { passphraseSource, readSecret } from '../io.ts'
+import { ttyPrompt } from '../prompt.ts'
 import { action, say, warn } from '../report.ts'
 import { cliContext, keyEnvArgs, ownerArgs, passphraseArgs } from './_args.ts'
 
 export default defineCommand({
-  meta: {
-    name: 'set',
-    description: 'store a key in a vault and prove the round trip\n\n' +
-      'mechs: PERMANENT_VIA_REPLICA (store the key itself; for keys with no short-lived alternative)\n' +
-      'vaults: os.secure (age-encrypted) | os.direct (plaintext file, 0600)\n\n' +
-      'examples:\n  keyrack set --key XAI_API_KEY --env test --vault os.secure --mech PERMANENT_VIA_REPLICA\n' +
-      '  printf %s "$KEY" | keyrack set --key XAI_API_KEY --env test --vault os.secure --mech PERMANENT_VIA_REPLICA --secret-stdin',
+  // the vaults and mechs are listed from their registries, with each adapter's own description
+  meta: async () => {
+    const [vaults, mechs] = await Promise.all([builtinVaults.loadAll(), builtinMechs.loadAll()])
+    const width = Math.max(...[...vaults, ...mechs].map((a) => a.id.length))
+    return {
+      name: 'set',
+      description: 'store a key in a vault and prove the round trip\n\n' +
+        `vaults:\n${vaults.map((v) => `  ${v.id.padEnd(width)}  ${v.protection}: ${v.description}`).join('\n')}\n` +
+        `mechs (no default: you choose):\n${mechs.map((m) => `  ${m.id.padEnd(width)}  ${m.duration}: ${m.description}`).join('\n')}\n\n` +
+        `examples:\n  keyrack set --key XAI_API_KEY --env test --vault ${SUGGESTED_VAULT} --mech ${REPLICA_MECH}\n` +
+        `  printf %s "$KEY" | keyrack set --key XAI_API_KEY --env test --vault ${SUGGESTED_VAULT} --mech ${REPLICA_MECH} --secret-stdin`,
+    }
   },
   args: {
     ...keyEnvArgs,
-    vault: { type: 'string', description: 'where to store it: os.secure | os.direct', valueHint: 'vault' },
+    vault: { type: 'string', description: 'where to store it (listed above)', valueHint: 'vault' },
     mech: { type: 'string', description: 'how it becomes a usable key (no default: you choose)', valueHint: 'MECH' },
-    'secret-stdin': { type: 'boolean', description: 'read the secret from stdin instead of a hidden prompt' },
+    'secret-stdin': { type: 'boolean', description: 'read the secret from stdin instead of a hidden prompt (one trailing newline is dropped)' },
+    exid: { type: 'string', description: "for a mech that stores a reference: the vault's id of an existing item", valueHint: 'ref' },
+    duration: { type: 'string', description: 'for a vault that holds keys for a time only (os.daemon): how long, e.g. 9h', valueHint: 'ttl' },
     ...ownerArgs,
     ...passphraseArgs,
   },
   run: action(async (args) => {
-    if (!args.key) throw new KeyrackUsageError('`set` needs `--key`', ['keyrack set --key XAI_API_KEY --env test --vault os.secure --mech PERMANENT_VIA_REPLICA'])
-    if (!args.env) throw new KeyrackUsageError('`set` needs `--env`', [`keyrack set --key ${args.key} --env test --vault os.secure --mech ${args.mech ?? 'PERMANENT_VIA_REPLICA'}`])
-    if (!args.vault) throw new KeyrackUsageError('`set` needs `--vault`', [`keyrack set --key ${args.key} --env ${args.env} --vault os.secure --mech ${args.mech ?? 'PERMANENT_VIA_REPLICA'}   # or --vault os.direct for plaintext`])
-    const ctx = cliContext(args, passphraseSource(args, { stdinTaken: args['secret-stdin'] }))
+    const example = (vault = SUGGESTED_VAULT) => `keyrack set --key ${args.key ?? 'XAI_API_KEY'} --env ${args.env ?? 'test'} --vault ${vault} --mech ${args.mech ?? REPLICA_MECH}`
+    if (!args.key) throw new KeyrackUsageError('`set` needs `--key`', [example()])
+    if (!args.env) throw new KeyrackUsageError('`set` needs `--env`', [example()])
+    if (!args.vault) throw new KeyrackUsageError('`set` needs `--vault`', [`${example()}   # \`keyrack set --help\` lists the vaults`])
+    const ctx = { ...cliContext(args, passphraseSource(args, { stdinTaken: args['secret-stdin'] })), prompt: ttyPrompt() }
+    const input: SetInput = { key: args.key, env: args.env, vault: args.vault, mech: args.mech, org: args.org, exid: args.exid, duration: args.duration }
     // validate everything that needs no secret first, so nobody types a secret into a doomed command
-    const { resolveSetPlan } = await import('../../sdk/set.ts')
-    await resolveSetPlan(ctx, { key: args.key, env: args.env, vault: args.vault, mech: args.mech, org: args.org })
-    const secret = await readSecret(args, args.key)
-    const result = await set(ctx, { key: args.key, env: args.env, vault: args.vault, mech: args.mech, org: args.org, secret })
+    const plan = await resolveSetPlan(ctx, input)
+    if (plan.mech.ask && !args.exid && !args['secret-stdin']) Object.assign(input, await plan.mech.ask(ctx, { key: plan.key, env: plan.env }))
+    else if (plan.needs === 'secret') input.secret = await readSecret(args, args.key)
+    const result = await set(ctx, input)
     for (const line of result.warnings) warn(line)
     say(`set ${result.slug} in ${result.vault} via ${result.mech} (grade ${result.grade.protection},${result.grade.duration}); round trip verified`)
   }),

@@ -12,7 +12,7 @@
  */
 
 // a type-only import: this table stays free of runtime imports
-import type { MechId } from '../../mechs/index.ts'
+import type { MechId } from '../ids.ts'
 export type { MechId }
 
 export type CredentialLifetime = 'long' | 'short'

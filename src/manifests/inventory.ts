@@ -1,0 +1,91 @@
+/**
+ * The inventory: a value-free index of an owner's keys, readable without the identity
+ * (`inventory.<owner>.json`, 0600). For each key it holds sha256(slug) — the same name its
+ * os.secure file already has — the vault and the mech, and whether the host manifest records an
+ * exid for it. Never a secret, an exid or a slug in clear.
+ *
+ * Why: the host manifest is encrypted, so with a passphrase-protected identity `get` could not
+ * tell a key that was never set (`absent`, with the `set` command) from one that is set but not
+ * unlocked (`locked`), and could not serve keys from vaults that need no identity at all
+ * (os.envvar) or say that a keychain key needs an unlock. The inventory answers those questions;
+ * the host manifest stays the record of truth, and the inventory is rewritten from it, under
+ * the owner lock, every time the host manifest is written (manifests/host.ts).
+ *
+ * A missing inventory (keys set by an older keyrack) is rebuilt by the next command that opens
+ * the host manifest (`unlock`, `list`); until then `get` says what it cannot know. A corrupt
+ * or unsafe one is ignored, never trusted: it is derived data, and the next write replaces it.
+ */
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { paths, type Context } from '../context.ts'
+import { writeFileAtomic } from '../runtime/fs-atomic.ts'
+import { withLock } from '../runtime/lock.ts'
+import { readFileGuarded } from '../runtime/read-file.ts'
+
+export interface InventoryEntry {
+  vault: string
+  mech: string
+  /** the host manifest holds an exid for this key (so reading it needs the host manifest) */
+  exid?: true
+}
+
+export interface Inventory {
+  /** the entry of a slug, or undefined when the owner never set it */
+  entry(slug: string): InventoryEntry | undefined
+}
+
+interface InventoryFile {
+  version: 1
+  keys: Record<string, InventoryEntry>
+}
+
+const MAX_BYTES = 4 * 1024 * 1024
+
+export const slugHash = (slug: string): string => createHash('sha256').update(slug).digest('hex')
+
+/** the owner's inventory, or null when there is none (or it cannot be trusted) */
+export function readInventory(ctx: Context): Inventory | null {
+  let bytes: Buffer | null
+  try {
+    bytes = readFileGuarded(paths.inventory(ctx), { maxBytes: MAX_BYTES, noFollow: true, trusted: true })
+  } catch {
+    return null
+  }
+  if (bytes === null) return null
+  let data: unknown
+  try {
+    data = JSON.parse(bytes.toString('utf8'))
+  } catch {
+    return null
+  }
+  if (!isInventoryFile(data)) return null
+  const keys = data.keys
+  return { entry: (slug) => (Object.hasOwn(keys, slugHash(slug)) ? keys[slugHash(slug)] : undefined) }
+}
+
+/** rewrites the inventory from the host manifest's keys; the caller holds the owner lock */
+export function writeInventory(ctx: Context, keys: Record<string, { vault: string; mech: string; exid: string | null }>): void {
+  const file: InventoryFile = { version: 1, keys: {} }
+  for (const [slug, entry] of Object.entries(keys).sort(([a], [b]) => a.localeCompare(b)))
+    file.keys[slugHash(slug)] = { vault: entry.vault, mech: entry.mech, ...(entry.exid !== null ? { exid: true as const } : {}) }
+  writeFileAtomic(paths.inventory(ctx), `${JSON.stringify(file)}\n`)
+}
+
+/**
+ * Writes the inventory when the owner has none yet (keys set by an older keyrack). `read`
+ * reads the host manifest afresh: it runs under the owner lock, so no concurrent `set` is lost.
+ */
+export async function ensureInventory(ctx: Context, read: () => Promise<{ keys: Record<string, { vault: string; mech: string; exid: string | null }> }>): Promise<void> {
+  if (existsSync(paths.inventory(ctx))) return
+  await withLock(paths.lock(ctx), async () => {
+    if (existsSync(paths.inventory(ctx))) return
+    writeInventory(ctx, (await read()).keys)
+  })
+}
+
+function isInventoryFile(data: unknown): data is InventoryFile {
+  if (!data || typeof data !== 'object') return false
+  const { version, keys } = data as Partial<InventoryFile>
+  if (version !== 1 || !keys || typeof keys !== 'object' || Array.isArray(keys)) return false
+  return Object.values(keys).every((e) => e && typeof e === 'object' && typeof e.vault === 'string' && typeof e.mech === 'string')
+}

@@ -1,0 +1,137 @@
+/**
+ * The vault contract: every vault in the registry passes the same suite, so a new vault joins it
+ * by being registered (and must bring a fixture in ./fixtures.ts to get an isolated place to work).
+ *
+ *  - it declares itself fully (id = registry id = file name, protection, what it stores, where);
+ *  - set → read back → del round-trips secrets exactly: newlines, quotes, unicode, 64 KiB;
+ *  - `keyrack set` (the SDK) proves the same round trip through the registry and records it;
+ *  - a missing tool is a KeyrackVaultUnavailableError with the install command (a vault with no
+ *    tool works with an empty PATH);
+ *  - no spawned tool ever sees a secret in its argv (the spawn port is guarded; fake tools record
+ *    their argv too).
+ */
+import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from 'bun:test'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { createContext, type Context } from '../../src/context.ts'
+import { KeyrackVaultUnavailableError } from '../../src/domain/errors.ts'
+import { PROTECTIONS } from '../../src/domain/grade.ts'
+import { installHint } from '../../src/runtime/spawn.ts'
+import { init } from '../../src/sdk/init.ts'
+import { list } from '../../src/sdk/list.ts'
+import { del } from '../../src/sdk/del.ts'
+import { set } from '../../src/sdk/set.ts'
+import { OwnerSession } from '../../src/sdk/session.ts'
+import { builtinVaults } from '../../src/vaults/index.ts'
+import { canSource, isLockable, isPassthrough, type Vault } from '../../src/vaults/vault.ts'
+import type { Mech } from '../../src/mechs/mech.ts'
+import { guardedSpawn } from '../fakes/ports.ts'
+import { fixtures } from './fixtures.ts'
+
+setDefaultTimeout(30_000)
+
+const SRC = resolve(import.meta.dir, '..', '..', 'src', 'vaults')
+/** 64 KiB of printable text with a newline every 64 characters, ending without one */
+const BIG = Array.from({ length: 1024 }, (_, i) => `${String(i).padStart(4, '0')}${'x'.repeat(59)}`).join('\n').slice(0, 64 * 1024)
+const SECRETS: Record<string, string> = {
+  PLAIN: 'contract-plain-secret-1',
+  NEWLINES: 'line one\nline two\n\nend\n',
+  QUOTES: `it's "quoted" \`back\` $HOME \\ ; | & *`,
+  UNICODE: 'ключ 🔑 clé ünï — 鍵',
+  BIG_KEY: BIG,
+}
+
+for (const id of builtinVaults.ids) {
+  describe(`vault ${id}`, () => {
+    const fixture = fixtures[id]
+    let dir: string
+    let ctx: Context
+    let vault: Vault
+    let mech: Mech
+    let stop: (() => Promise<void>) | undefined
+    const planted = Object.values(SECRETS)
+    let spawn: ReturnType<typeof guardedSpawn>
+
+    beforeAll(async () => {
+      if (!fixture) return
+      dir = mkdtempSync(join(tmpdir(), `keyrack-contract-${id}-`))
+      mkdirSync(join(dir, 'repo', '.git'), { recursive: true })
+      const started = await fixture.start(dir)
+      stop = started.stop
+      const env: Record<string, string | undefined> = { HOME: dir, PATH: process.env.PATH, XDG_RUNTIME_DIR: join(dir, 'run'), ...started.env }
+      spawn = guardedSpawn(env, () => planted)
+      ctx = createContext({ home: join(dir, 'kr'), cwd: join(dir, 'repo'), environment: env, spawn })
+      await init(ctx, { passphrase: false })
+      vault = await builtinVaults.load(id)
+      mech = (await ctx.mechs.loadAll()).find((m) => m.source === 'secret' && canSource(vault, m))!
+    })
+    afterAll(async () => {
+      await stop?.()
+      if (dir) rmSync(dir, { recursive: true, force: true })
+    })
+
+    test('has a contract fixture (tests/contract/fixtures.ts)', () => {
+      expect(fixture, `vault ${id} is registered but has no fixture in tests/contract/fixtures.ts`).toBeDefined()
+    })
+
+    test('declares itself: id, file, protection, what it stores, where, a mech it serves', () => {
+      expect(vault.id).toBe(id)
+      expect(existsSync(join(SRC, `${id}.ts`))).toBe(true)
+      expect(PROTECTIONS).toContain(vault.protection)
+      expect(vault.description.length).toBeGreaterThan(10)
+      expect(vault.stores.length).toBeGreaterThan(0)
+      expect(vault.where(ctx)).toBeString()
+      expect(mech, `no mech in the registry can keep its source in ${id}`).toBeDefined()
+    })
+
+    for (const [name, secret] of Object.entries(SECRETS))
+      test(`round trip: set → get → del of a secret with ${name.toLowerCase().replace('_key', '')} comes back exactly`, async () => {
+        const session = new OwnerSession(ctx)
+        const slug = `acme.test.${name}`
+        if (isLockable(vault)) await vault.unlock(session)
+        fixture!.provide?.(ctx.env, slug, secret)
+        const { exid } = await vault.set(session, { slug, mech: mech.id, secret })
+        expect(await vault.get(session, { slug, exid })).toBe(secret)
+        await vault.del(session, { slug, exid })
+        if (isPassthrough(vault)) delete ctx.env[name]
+        expect(await vault.get(session, { slug, exid })).toBeNull()
+        // a second del of what is gone is not an error
+        await vault.del(session, { slug, exid })
+      })
+
+    test('`keyrack set` proves the round trip through the registry, records it, and `del` removes it', async () => {
+      const slugKey = 'SDK_KEY'
+      const secret = 'contract-sdk-secret-2\nwith a second line'
+      fixture!.provide?.(ctx.env, `acme.test.${slugKey}`, secret)
+      const result = await set(ctx, { key: slugKey, env: 'test', org: 'acme', vault: id, mech: mech.id, ...(isPassthrough(vault) ? {} : { secret }) })
+      expect(result).toMatchObject({ slug: 'acme.test.SDK_KEY', vault: id, mech: mech.id, grade: { protection: vault.protection, duration: mech.duration } })
+      expect((await list(ctx)).keys.map((k) => [k.slug, k.vault])).toContainEqual(['acme.test.SDK_KEY', id])
+      await del(ctx, { key: slugKey, env: 'test', org: 'acme' })
+      expect((await list(ctx)).keys.map((k) => k.slug)).not.toContain('acme.test.SDK_KEY')
+    })
+
+    test('a missing tool says how to install it; a vault without one works with an empty PATH', async () => {
+      const bare = { ...ctx, env: { ...ctx.env, PATH: '' }, spawn: guardedSpawn({ ...ctx.env, PATH: '' }, () => planted) }
+      const availability = await vault.isAvailable(bare)
+      if (!vault.tool) return expect(availability.available).toBe(true)
+      expect(availability.available).toBe(false)
+      const install = installHint(vault.tool)!
+      expect(availability.available === false && availability.hint.join('\n')).toContain(install)
+      const session = new OwnerSession(bare)
+      const error = await vault.set(session, { slug: 'acme.test.NO_TOOL', mech: mech.id, secret: 'x' }).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(KeyrackVaultUnavailableError)
+      expect((error as KeyrackVaultUnavailableError).hint.join('\n')).toContain(install)
+    })
+
+    test('no spawned tool saw a secret in its argv', () => {
+      expect(spawn.leaks).toEqual([])
+      for (const call of spawn.calls) for (const secret of planted) expect(call.argv.join(' ')).not.toContain(secret)
+    })
+  })
+}
+
+test('every vault adapter file is registered (no adapter outside the registry)', () => {
+  const adapters = readdirSync(SRC).filter((f) => f.endsWith('.ts') && f !== 'index.ts' && f !== 'vault.ts').map((f) => f.slice(0, -3))
+  expect(adapters.sort()).toEqual([...builtinVaults.ids].sort())
+})
