@@ -13,12 +13,11 @@ export default defineCommand({
   // the vaults and mechs are listed from their registries, with each adapter's own description
   meta: async () => {
     const [vaults, mechs] = await Promise.all([builtinVaults.loadAll(), builtinMechs.loadAll()])
-    const width = Math.max(...[...vaults, ...mechs].map((a) => a.id.length))
     return {
       name: 'set',
       description: 'store a key in a vault and prove the round trip\n\n' +
-        `vaults:\n${vaults.map((v) => `  ${v.id.padEnd(width)}  ${v.protection}: ${v.description}`).join('\n')}\n` +
-        `mechs (no default: you choose):\n${mechs.map((m) => `  ${m.id.padEnd(width)}  ${m.duration}: ${m.description}`).join('\n')}\n\n` +
+        `vaults:\n${vaults.map((v) => `  ${v.id} (${v.protection}): ${v.description}`).join('\n')}\n\n` +
+        `mechs (no default: you choose):\n${mechs.map((m) => `  ${m.id} (${m.duration}): ${m.description}`).join('\n')}\n\n` +
         `examples:\n  keyrack set --key XAI_API_KEY --env test --vault ${SUGGESTED_VAULT} --mech ${REPLICA_MECH}\n` +
         `  printf %s "$KEY" | keyrack set --key XAI_API_KEY --env test --vault ${SUGGESTED_VAULT} --mech ${REPLICA_MECH} --secret-stdin`,
     }
