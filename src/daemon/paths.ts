@@ -26,7 +26,15 @@ export interface SocketLocationInput {
   uid: number
   /** defaults to process.platform; injectable to exercise the macOS branch in tests */
   platform?: NodeJS.Platform
+  /**
+   * the shared temp directory of the last-resort fallback; defaults to SHARED_TMP. Injectable so
+   * that tests compute the fallback inside a sandbox instead of pointing at the machine's /tmp
+   */
+  sharedTmp?: string
 }
+
+/** where the last-resort socket directory `keyrack-<uid>` lives (SPEC §10) */
+export const SHARED_TMP = '/tmp'
 
 /**
  * The socket directory for this user, without touching it (except the lstat of
@@ -37,11 +45,11 @@ export interface SocketLocationInput {
  * - on macOS `$TMPDIR/keyrack` (TMPDIR is the per-user `/var/folders/…/T/`, already 0700);
  * - otherwise `/tmp/keyrack-<uid>`.
  */
-export function resolveSocketDir({ env, uid, platform = process.platform }: SocketLocationInput): string {
+export function resolveSocketDir({ env, uid, platform = process.platform, sharedTmp = SHARED_TMP }: SocketLocationInput): string {
   const runtimeDir = env.XDG_RUNTIME_DIR
   if (runtimeDir && isAbsolute(runtimeDir) && isPrivateDir(runtimeDir, uid)) return join(runtimeDir, 'keyrack')
   if (platform === 'darwin' && env.TMPDIR && isAbsolute(env.TMPDIR)) return join(env.TMPDIR, 'keyrack')
-  return `/tmp/keyrack-${uid}`
+  return join(sharedTmp, `keyrack-${uid}`)
 }
 
 /** `<dir>/<owner>.sock`; throws KeyrackUsageError for a bad owner name (it becomes a file name) */

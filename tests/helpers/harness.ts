@@ -4,9 +4,10 @@
  * Every sandbox is removed and every daemon it started is stopped by `cleanup()`.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { createRuntimeDir } from './runtime-dir.ts'
 
 export const ROOT = resolve(import.meta.dir, '..', '..')
 /** the binary under test; KEYRACK_TEST_BIN points the suites at another build (e.g. a mutant) */
@@ -43,11 +44,9 @@ export class Sandbox {
     this.home = join(this.dir, 'home')
     this.keyrackHome = join(this.home, '.rhachet', 'keyrack')
     this.repo = join(this.dir, 'repo')
-    this.runtimeDir = join(this.dir, 'run')
     mkdirSync(this.home, { recursive: true })
     mkdirSync(this.repo, { recursive: true })
-    mkdirSync(this.runtimeDir, { recursive: true, mode: 0o700 })
-    chmodSync(this.runtimeDir, 0o700)
+    this.runtimeDir = createRuntimeDir(this.dir)
     spawnSync('git', ['init', '-q'], { cwd: this.repo })
   }
 

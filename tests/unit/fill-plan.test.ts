@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { keyrack, KeyrackUsageError, type FillPlan, type KeyrackOptions } from 'keyrack'
+import { createRuntimeDir } from '../helpers/runtime-dir.ts'
 
 setDefaultTimeout(30_000)
 const dir = mkdtempSync(join(tmpdir(), 'keyrack-fillplan-'))
@@ -19,7 +20,7 @@ writeFileSync(
   ['org: acme', 'env.all:', '  - SHARED', 'env.test:', '  - key: ALPHA', '    mech: PERMANENT_VIA_REPLICA', '  - BETA', '  - LEAKY', '  - key: SSO', '    mech: EPHEMERAL_VIA_AWS_SSO', 'env.prod: []', ''].join('\n'),
 )
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
-const ENVIRONMENT = { HOME: dir, PATH: process.env.PATH, XDG_RUNTIME_DIR: join(dir, 'run') }
+const ENVIRONMENT = { HOME: dir, PATH: process.env.PATH, XDG_RUNTIME_DIR: createRuntimeDir(dir) }
 const opts = (home: string, extra: Partial<KeyrackOptions> = {}) => ({ home, cwd: repo, environment: ENVIRONMENT, ...extra }) satisfies KeyrackOptions
 const REPLICA = { vault: 'os.secure', mech: 'PERMANENT_VIA_REPLICA' }
 const byKey = (plan: FillPlan) => Object.fromEntries(plan.keys.map((k) => [k.key, k]))

@@ -22,6 +22,7 @@ import {
   type KeyrackKey,
   type KeyrackOptions,
 } from 'keyrack'
+import { createRuntimeDir } from '../helpers/runtime-dir.ts'
 
 // scrypt (passphrase identities) and process spawns are slow on a busy machine
 setDefaultTimeout(30_000)
@@ -35,7 +36,7 @@ writeFileSync(join(repo, '.agent', 'keyrack.yml'), 'org: acme\nenv.all:\n  - SHA
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 /** an isolated keyrack: its own home, this repo as cwd, environment variables that are not process.env */
-const ENVIRONMENT = { HOME: dir, PATH: process.env.PATH, XDG_RUNTIME_DIR: join(dir, 'run') }
+const ENVIRONMENT = { HOME: dir, PATH: process.env.PATH, XDG_RUNTIME_DIR: createRuntimeDir(dir) }
 const opts = (home: string, extra: Partial<KeyrackOptions> = {}) => ({ home, cwd: repo, environment: ENVIRONMENT, ...extra }) satisfies KeyrackOptions
 const HOME = join(dir, 'home-main')
 const o = opts(HOME)

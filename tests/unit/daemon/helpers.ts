@@ -1,19 +1,15 @@
 /** Shared setup for the daemon tests: temp runtime dirs, the second OS user, process cleanup. */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { tempRuntimeDir as createRuntimeTempDir } from '../../helpers/runtime-dir.ts'
 
 export const FIXTURES = join(import.meta.dir, 'fixtures')
 export const BUN = process.execPath
 export const OTHER_USER = 'keyrack-test-other'
 
 /** a fresh 0700 directory to act as XDG_RUNTIME_DIR; remember to rm it */
-export function tempRuntimeDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'keyrack-daemon-test-'))
-  chmodSync(dir, 0o700)
-  return dir
-}
+export const tempRuntimeDir = (): string => createRuntimeTempDir('keyrack-daemon-test-')
 
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true })

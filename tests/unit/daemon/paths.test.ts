@@ -7,6 +7,7 @@ import {
   prepareSocketPath,
   resolveSocketDir,
   resolveSocketPath,
+  SHARED_TMP,
   verifySocketDir,
 } from '../../../src/daemon/paths.ts'
 import { removeDir, tempRuntimeDir } from './helpers.ts'
@@ -36,21 +37,28 @@ describe('resolveSocketDir', () => {
     expect(resolveSocketDir({ env: { XDG_RUNTIME_DIR: runtime }, uid, platform: 'linux' })).toBe(join(runtime, 'keyrack'))
   })
 
-  test('falls back to /tmp/keyrack-<uid> when XDG_RUNTIME_DIR is loose, a symlink, foreign or missing', () => {
+  // the fallback is computed under a sandbox (sharedTmp), never pointed at the machine's /tmp:
+  // resolveSocketDir does not touch it, and no test may depend on what another program left there
+  test('falls back to <shared tmp>/keyrack-<uid> when XDG_RUNTIME_DIR is loose, a symlink, foreign or missing', () => {
+    const sharedTmp = temp()
     const loose = temp()
     chmodSync(loose, 0o755)
     const real = temp()
     const link = join(temp(), 'link')
     symlinkSync(real, link)
     for (const XDG_RUNTIME_DIR of [loose, link, '/nonexistent', 'relative/dir', undefined]) {
-      expect(resolveSocketDir({ env: { XDG_RUNTIME_DIR }, uid, platform: 'linux' })).toBe(`/tmp/keyrack-${uid}`)
+      expect(resolveSocketDir({ env: { XDG_RUNTIME_DIR }, uid, platform: 'linux', sharedTmp })).toBe(join(sharedTmp, `keyrack-${uid}`))
     }
-    expect(resolveSocketDir({ env: { XDG_RUNTIME_DIR: real }, uid: uid + 1, platform: 'linux' })).toBe(`/tmp/keyrack-${uid + 1}`)
+    expect(resolveSocketDir({ env: { XDG_RUNTIME_DIR: real }, uid: uid + 1, platform: 'linux', sharedTmp })).toBe(join(sharedTmp, `keyrack-${uid + 1}`))
+    // and the default shared tmp is the one SPEC §10 names (computed, not touched)
+    expect(resolveSocketDir({ env: {}, uid, platform: 'linux' })).toBe(join(SHARED_TMP, `keyrack-${uid}`))
+    expect(SHARED_TMP).toBe('/tmp')
   })
 
   test('macOS uses $TMPDIR/keyrack', () => {
-    expect(resolveSocketDir({ env: { TMPDIR: '/var/folders/xy/T/' }, uid, platform: 'darwin' })).toBe('/var/folders/xy/T/keyrack')
-    expect(resolveSocketDir({ env: {}, uid, platform: 'darwin' })).toBe(`/tmp/keyrack-${uid}`)
+    const sharedTmp = temp()
+    expect(resolveSocketDir({ env: { TMPDIR: '/var/folders/xy/T/' }, uid, platform: 'darwin', sharedTmp })).toBe('/var/folders/xy/T/keyrack')
+    expect(resolveSocketDir({ env: {}, uid, platform: 'darwin', sharedTmp })).toBe(join(sharedTmp, `keyrack-${uid}`))
   })
 })
 
