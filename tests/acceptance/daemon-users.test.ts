@@ -13,6 +13,7 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, readlinkSync, statSync, 
 import { join } from 'node:path'
 import { BIN, daemonPidsUnder, ensureBinary, Sandbox, type RunResult, withoutShellStatus } from '../helpers/harness.ts'
 import { asUser, daemonPidOf, isAlive, otherUser, rawExchange, waitFor } from './daemon.helpers.ts'
+import { skipFor } from '../helpers/skips.ts'
 
 const boxes: Sandbox[] = []
 beforeAll(ensureBinary, 120_000)
@@ -96,8 +97,7 @@ describe('two owners', () => {
 })
 
 const user = otherUser()
-const skipUser = typeof user === 'string'
-if (skipUser) console.warn(`SKIPPING second-user daemon tests: ${user}`)
+const skipUser = skipFor('root', 'second-user daemon tests (tests/acceptance/daemon-users.test.ts)', typeof user === 'string' ? user : null)
 const other = typeof user === 'string' ? { uid: -1, gid: -1 } : user
 
 /** like Sandbox.run, as the second user */

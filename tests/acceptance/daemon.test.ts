@@ -14,6 +14,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { join } from 'node:path'
 import { daemonPidsUnder, ensureBinary, Sandbox, type RunResult, withoutShellStatus } from '../helpers/harness.ts'
 import { daemonPidOf, isAlive, rawExchange, waitFor } from './daemon.helpers.ts'
+import { missingTool, skipFor } from '../helpers/skips.ts'
 
 const PASS = 'correct horse battery 42'
 const PLANTED = `planted-${crypto.randomUUID()}`
@@ -205,7 +206,7 @@ describe('what unlock refuses or takes', () => {
     await relockAll()
   }, 20_000)
 
-  test.skipIf(!Bun.which('script'))('one passphrase prompt on a terminal for three keys (a real pty via script)', async () => {
+  test.skipIf(skipFor('tool', 'unlock on a terminal (script pty)', missingTool('script')))('one passphrase prompt on a terminal for three keys (a real pty via script)', async () => {
     const r = box.sh(`(sleep 1.5; printf '%s\\r' "$PASS") | script -qec "$KEYRACK unlock --for repo --env test" /dev/null`, { env: { PASS } })
     expect(r.code).toBe(0)
     expect(r.stdout.match(/passphrase for the keyrack identity/g)).toHaveLength(1)

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from '
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { BIN, ensureBinary, Sandbox } from '../helpers/harness.ts'
+import { missingTool, skipFor } from '../helpers/skips.ts'
 
 setDefaultTimeout(30_000)
 beforeAll(ensureBinary, 120_000)
@@ -79,7 +80,7 @@ describe('fill without a terminal', () => {
 // ---- on a terminal: a real pty, driven by python3 ----
 
 const PYTHON = Bun.which('python3')
-if (!PYTHON) console.warn('fill.test.ts: python3 not found — skipping the pseudo-terminal tests of `keyrack fill` (install python3 to run them)')
+const noPty = skipFor('tool', 'fill on a terminal (python3 pty)', missingTool('python3'))
 
 /**
  * Spawns argv in a pty; for each step waits (after the previous match) for `expect` to appear,
@@ -137,7 +138,7 @@ function onTerminal(sb: Sandbox, args: string[], steps: { expect: string; send: 
   return result
 }
 
-describe.skipIf(!PYTHON)('fill on a terminal', () => {
+describe.skipIf(noPty)('fill on a terminal', () => {
   const sandboxes: Sandbox[] = []
   afterAll(() => sandboxes.forEach((s) => s.cleanup()))
   const sandbox = (name: string) => {

@@ -7,8 +7,9 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Sandbox } from './harness.ts'
+import { missingTool, skipFor } from './skips.ts'
 
-export const hasTools = ['age', 'age-keygen', 'ssh-keygen'].every((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0)
+export const hasTools = !skipFor('tool', 'identity suites that drive age and ssh-keygen', missingTool('age', 'age-keygen', 'ssh-keygen'))
 
 function run(cmd: string, args: string[], input?: string) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', input: input ?? '', timeout: 30_000 })

@@ -5,6 +5,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readFileGuarded, UnsafeFileError } from '../../src/runtime/read-file.ts'
+import { skipFor } from '../helpers/skips.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'keyrack-read-file-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -75,8 +76,8 @@ describe('readFileGuarded', () => {
     expect(readFileGuarded(file, { maxBytes: 100, trusted: true })?.toString()).toBe('v')
   })
 
-  test('trusted refuses a file owned by another user', () => {
-    if (process.getuid?.() !== 0) return // only root can chown to another uid here
+  const notRoot = process.getuid?.() !== 0 ? 'not root: only root can chown a file to another uid' : null
+  test.skipIf(skipFor('root', 'readFileGuarded foreign-owner check', notRoot))('trusted refuses a file owned by another user', () => {
     const file = join(dir, 'foreign')
     writeFileSync(file, 'v', { mode: 0o600 })
     spawnSync('chown', ['65534', file])

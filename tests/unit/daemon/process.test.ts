@@ -10,6 +10,7 @@ import { ensureDaemon } from '../../../src/daemon/launch.ts'
 import { prepareSocketDir } from '../../../src/daemon/paths.ts'
 import { KeyrackError } from '../../../src/domain/errors.ts'
 import { asUser, BUN, FIXTURES, isAlive, otherUser, otherUserEnv, removeDir, tempRuntimeDir, waitFor } from './helpers.ts'
+import { skipFor } from '../../helpers/skips.ts'
 
 const ENTRY = join(FIXTURES, 'daemon-entry.ts')
 const uid = process.getuid!()
@@ -142,8 +143,7 @@ describe('ensureDaemon + daemonMain', () => {
 
 describe('with a second OS user', () => {
   const user = otherUser()
-  const skip = typeof user === 'string'
-  if (skip) console.warn(`skipping second-user tests: ${user}`)
+  const skip = skipFor('root', 'second-user daemon process tests (tests/unit/daemon/process.test.ts)', typeof user === 'string' ? user : null)
   const other = skip ? { uid: -1, gid: -1 } : user
 
   /** run a bun fixture as the other user and parse its JSON output */
