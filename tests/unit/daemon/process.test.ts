@@ -144,7 +144,7 @@ describe('ensureDaemon + daemonMain', () => {
 describe('with a second OS user', () => {
   const user = otherUser()
   const skip = skipFor('root', 'second-user daemon process tests (tests/unit/daemon/process.test.ts)', typeof user === 'string' ? user : null)
-  const other = skip ? { uid: -1, gid: -1 } : user
+  const other = typeof user === 'string' ? { uid: -1, gid: -1 } : user
 
   /** run a bun fixture as the other user and parse its JSON output */
   const runAsOther = async (args: string[]): Promise<any> => {
