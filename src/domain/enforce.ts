@@ -7,10 +7,9 @@
  * arrive as env vars, would be impossible otherwise (docs/decisions.md). The firewall applies
  * to every secret, wherever it came from.
  */
-import { blockedAdvice, inspectSecret, withArticle } from './firewall/check.ts'
+import { blockedAdvice, describeFinding, inspectSecret } from './firewall/check.ts'
 import { formatGrade, meetsGrade, type Duration, type Grade, type Protection } from './grade.ts'
 import { hints } from './hints.ts'
-import { DEFAULT_OWNER } from './names.ts'
 
 /** what the repo manifest asks of one key (a RepoKeySpec fits) */
 export interface Requirement {
@@ -51,10 +50,10 @@ export function enforce(requirement: Requirement, candidate: Candidate, target: 
   const { key } = requirement
   const verdict = inspectSecret(candidate.secret)
   if (verdict.verdict !== 'blocked') return { ok: true }
-  const what = `${verdict.embedded ? 'a value containing ' : ''}${withArticle(verdict.rule.description)}`
+  const what = describeFinding(verdict)
   if (requirement.allow === 'long-lived')
     return { ok: true, warning: `serving ${what} because the repo manifest allows it (allow: long-lived), reason: ${JSON.stringify(requirement.reason ?? '')}` }
-  const advice = blockedAdvice(verdict.rule, { key, env: target.env, owner: target.owner === DEFAULT_OWNER ? undefined : target.owner })
+  const advice = blockedAdvice(verdict.rule, { key, env: target.env, owner: target.owner })
   const inCi = target.ci && verdict.rule.ciAdvice ? [verdict.rule.ciAdvice] : []
   return {
     ok: false,

@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs'
 import { paths, type Context } from '../context.ts'
 import { KeyrackError, KeyrackUsageError, KeyrackVaultError } from '../domain/errors.ts'
-import { blockedAdvice, inspectSecret, withArticle } from '../domain/firewall/check.ts'
+import { blockedAdvice, describeFinding, inspectSecret } from '../domain/firewall/check.ts'
 import { assertEnv, assertKey, assertOrg, DEFAULT_OWNER, parseSlug } from '../domain/names.ts'
 import { isInitialized } from '../identity/owner-identity.ts'
 import { openRhachetKeyrack, type RhachetHost } from '../import/rhachet.ts'
@@ -207,8 +207,8 @@ async function planKey(
   const verdict = inspectSecret(stored.secret)
   let warning: string | undefined
   if (verdict.verdict === 'blocked')
-    return skip(`${verdict.embedded ? 'a value containing ' : ''}${withArticle(verdict.rule.description)}: keyrack does not store long-lived credentials that have a short-lived alternative`, blockedAdvice(verdict.rule, { key: parts.key, env: parts.env, owner: ctx.owner === DEFAULT_OWNER ? undefined : ctx.owner }))
-  if (verdict.verdict === 'labelled') warning = `${parts.key} is ${withArticle(verdict.rule.description)} with no short-lived alternative: rotate it now and then`
+    return skip(`${describeFinding(verdict)}: keyrack does not store long-lived credentials that have a short-lived alternative`, blockedAdvice(verdict.rule, { key: parts.key, env: parts.env, org: parts.org, owner: ctx.owner }))
+  if (verdict.verdict === 'labelled') warning = `${parts.key} is ${describeFinding(verdict)} with no short-lived alternative: rotate it now and then`
 
   const existing = current[slug]
   if (existing && session) {

@@ -7,11 +7,11 @@ import { existsSync } from 'node:fs'
 import { paths, type Context } from '../context.ts'
 import { exceptionHint, formatRequiredGrade } from '../domain/enforce.ts'
 import { KeyrackKeyBlockedError, KeyrackSecretInvalidError, KeyrackUsageError, KeyrackVaultError, KeyrackVaultUnavailableError } from '../domain/errors.ts'
-import { blockedAdvice, inspectSecret, withArticle } from '../domain/firewall/check.ts'
+import { blockedAdvice, describeFinding, inspectSecret } from '../domain/firewall/check.ts'
 import { canHold, formatGrade, meetsGrade, type Grade } from '../domain/grade.ts'
 import { hints } from '../domain/hints.ts'
 import { REPLICA_MECH, SUGGESTED_VAULT } from '../domain/ids.ts'
-import { assertEnv, assertKey, assertOrg, DEFAULT_OWNER, ENV_ALL, ENV_SUDO, toSlug } from '../domain/names.ts'
+import { assertEnv, assertKey, assertOrg, ENV_ALL, ENV_SUDO, toSlug } from '../domain/names.ts'
 import { readOwnerConfig } from '../identity/owner-identity.ts'
 import { writeHostManifest, type HostEntry } from '../manifests/host.ts'
 import { readRepoManifest, type RepoKeySpec, type RepoManifest } from '../manifests/repo.ts'
@@ -120,7 +120,7 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
   if (needs === 'secret') {
     if (!input.secret) throw new KeyrackSecretInvalidError('the secret is empty', ['pass it on stdin with `--secret-stdin`, or type it at the prompt'])
     given.secret = input.secret
-    warnings.push(...firewall(ctx, key, env, input.secret, spec))
+    warnings.push(...firewall(ctx, { key, env, org: input.org }, input.secret, spec))
   } else if (needs === 'exid') given.exid = input.exid!
   if (notAllowlisted) warnings.push(notAllowlisted)
   if (vault.protection === 'plaintext' && needs === 'secret') warnings.push(plaintextWarning(ctx, vault, key))
@@ -190,16 +190,17 @@ export const plaintextWarning = (ctx: Context, vault: Vault, key: string): strin
   `${vault.id} stores ${key} in plaintext in ${vault.where(ctx)}: any process running as you can read it`
 
 /** the firewall at the door: a long-lived credential with a short-lived alternative is refused */
-function firewall(ctx: Context, key: string, env: string, secret: string, spec?: RepoKeySpec): string[] {
+function firewall(ctx: Context, { key, env, org }: { key: string; env: string; org?: string }, secret: string, spec?: RepoKeySpec): string[] {
   const verdict = inspectSecret(secret)
   if (verdict.verdict !== 'blocked' && verdict.verdict !== 'labelled') return []
-  const what = `${verdict.embedded ? 'a value containing ' : ''}${withArticle(verdict.rule.description)}`
+  const what = describeFinding(verdict)
   if (verdict.verdict === 'labelled')
     return [`${key} is ${what}; keyrack stores it because ${verdict.rule.provider} offers no short-lived alternative: rotate it now and then`]
   if (spec?.allow === 'long-lived')
     return [`storing ${what} as ${key} because the repo manifest allows it (allow: long-lived), reason: ${JSON.stringify(spec.reason ?? '')}`]
   throw new KeyrackKeyBlockedError(`refusing to store ${what} as ${key}`, [
-    ...blockedAdvice(verdict.rule, { key, env, owner: ctx.owner === DEFAULT_OWNER ? undefined : ctx.owner }),
+    // the same --org the user typed, so the replacement lands where the refused key would have
+    ...blockedAdvice(verdict.rule, { key, env, org, owner: ctx.owner }),
     exceptionHint(key),
   ])
 }

@@ -71,6 +71,24 @@ describe('set refuses long-lived credentials that have a short-lived alternative
     expect(sandbox.filesContaining(AKIA)).toEqual([])
   })
 
+  test('an encoded, padded or drifted long-lived key is caught too, and the message says how it was wrapped', () => {
+    const credentials = `[default]\naws_access_key_id = ${AKIA}\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n`
+    const encoded = sandbox.set('AWS_CREDENTIALS', 'test', Buffer.from(credentials).toString('base64'))
+    expect(encoded.code).toBe(5)
+    expect(encoded.stderr).toContain('refusing to store a base64-encoded value containing an aws access key id')
+    const escaped = sandbox.set('GITHUB_TOKEN', 'test', `{"token":"\\u0067hp_${'x'.repeat(29)}EXAMPLE"}`)
+    expect(escaped.code).toBe(5)
+    expect(escaped.stderr).toContain('refusing to store an escaped value containing a github classic personal access token')
+    const padded = sandbox.set('AWS_ACCESS_KEY_ID', 'test', `\u001b[0m${AKIA}\u0000`)
+    expect(padded.code).toBe(5)
+    // github may lengthen its tokens: a longer ghp_ is still a classic PAT (gitleaks: ghp_[0-9a-zA-Z]{36}, unanchored)
+    const longer = sandbox.set('GITHUB_TOKEN', 'test', `ghp_${'x'.repeat(45)}EXAMPLE`)
+    expect(longer.code).toBe(5)
+    for (const r of [encoded, escaped, padded, longer]) expect(r.stderr).toContain('keyrack: hint: replace it with: keyrack set --key')
+    const list = sandbox.run(['list'])
+    expect(list.stdout + list.stderr).not.toMatch(/AWS_CREDENTIALS|GITHUB_TOKEN|AWS_ACCESS_KEY_ID/)
+  })
+
   test('a temporary STS key (ASIA…) and an installation token (ghs_…) are stored', () => {
     expect(sandbox.set('AWS_ACCESS_KEY_ID', 'test', ASIA).code).toBe(0)
     expect(sandbox.set('GITHUB_TOKEN', 'test', GHS).code).toBe(0)
@@ -103,6 +121,16 @@ describe('get and exec refuse to serve them', () => {
     expect(r.stderr).not.toContain('create-github-app-token')
   })
 
+  test('a long-lived key hidden from a naive check (zero-width space, percent-encoding) is refused from the environment too', () => {
+    const r = sandbox.run(['get', '--for', 'repo', '--env', 'test', '--output', 'exports'], {
+      env: { AWS_ACCESS_KEY_ID: `\u200b${AKIA}`, GITHUB_TOKEN: `https%3A%2F%2F${GHP}%40github.com` },
+    })
+    expect(r.code).toBe(5)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toMatch(/AWS_ACCESS_KEY_ID\s+blocked\s+an aws access key id/)
+    expect(r.stderr).toMatch(/GITHUB_TOKEN\s+blocked\s+a percent-encoded value containing a github classic personal access token/)
+  })
+
   test('a blocked key is all or nothing for exec too: the command never runs', () => {
     const marker = `${sandbox.dir}/ran`
     const r = sandbox.run(['exec', '--for', 'repo', '--env', 'test', '--', 'sh', '-c', `touch ${marker}`], {
@@ -128,6 +156,19 @@ env.test:
     expect(withoutShellStatus(r)).toBe('')
     expect(r.stderr).toMatch(/GITHUB_TOKEN\s+blocked\s+a github classic personal access token/)
     expect(r.stderr).not.toContain('from the environment')
+  })
+})
+
+describe('unlock applies the same inspection', () => {
+  test('a wrapped long-lived key stored under an exception is not cached once the exception is removed', () => {
+    expect(sandbox.initUnprotected().code).toBe(0)
+    sandbox.writeRepoManifest('org: acme\nenv.test:\n  - key: GITHUB_TOKEN\n    allow: long-lived\n    reason: webhook api takes only classic tokens\n')
+    expect(sandbox.set('GITHUB_TOKEN', 'test', `token=${GHP}`).code).toBe(0)
+    sandbox.writeRepoManifest('org: acme\nenv.test:\n  - GITHUB_TOKEN\n')
+    const r = sandbox.run(['unlock', '--for', 'repo', '--env', 'test'])
+    expect(r.code).toBe(5)
+    expect(r.stderr).toContain('GITHUB_TOKEN: blocked: GITHUB_TOKEN holds a github classic personal access token')
+    expect(sandbox.run(['status', '--json']).stdout).not.toContain('acme.test.GITHUB_TOKEN')
   })
 })
 

@@ -4,7 +4,7 @@
  * be added without examples.
  */
 import { describe, expect, test } from 'bun:test'
-import { blockedAdvice, checkCredential, inspectSecret, withArticle } from '../../src/domain/firewall/check.ts'
+import { blockedAdvice, checkCredential, describeFinding, inspectSecret, searchPattern, withArticle, type Inspection } from '../../src/domain/firewall/check.ts'
 import { FIREWALL_RULES, type FirewallRule } from '../../src/domain/firewall/rules.ts'
 import vectorsJson from '../vectors/firewall.json'
 
@@ -12,11 +12,20 @@ interface RuleVectors {
   matches: string[]
   nearMisses: string[]
 }
+interface Bypass {
+  what: string
+  value: string
+  rule: string
+  /** the decoders that reveal it, outermost first; absent: found in the value as it is */
+  via?: string[]
+}
 interface FirewallVectors {
   rules: Record<string, RuleVectors>
   unknown: string[]
+  bypasses: Bypass[]
+  pass: string[]
 }
-const vectors: FirewallVectors = vectorsJson
+const vectors: FirewallVectors = vectorsJson as FirewallVectors
 
 function vectorsFor(rule: FirewallRule): RuleVectors {
   const found = vectors.rules[rule.id]
@@ -55,6 +64,11 @@ describe('firewall rules table', () => {
       expect(rule.pattern.flags).toBe('')
     })
 
+    test(`${rule.id}: every match holds one of its keywords (the prefilter never hides a match)`, () => {
+      expect(rule.keywords.length).toBeGreaterThan(0)
+      for (const value of vectorsFor(rule).matches) expect(rule.keywords.some((k) => value.includes(k))).toBe(true)
+    })
+
     test(`${rule.id}: lifetime and mech are consistent`, () => {
       if (rule.lifetime === 'short') expect(rule.shortLivedMech).toBeNull()
       expect(rule.advice.length).toBeGreaterThan(0)
@@ -87,6 +101,7 @@ describe('checkCredential', () => {
     for (const value of v.nearMisses) {
       test(`${rule.id} rejects near miss ${label(value)}`, () => {
         expect(rule.pattern.test(value.trim())).toBe(false)
+        expect(rule.pattern.test(value.replace(/^[\s\p{Cc}\p{Cf}]+|[\s\p{Cc}\p{Cf}]+$/gu, ''))).toBe(false)
         const verdict = checkCredential(value)
         // another rule may legitimately claim it (e.g. a ghs_ token is a near miss for ghp_)
         if (verdict.verdict !== 'unknown') expect(verdict.rule.id).not.toBe(rule.id)
@@ -149,11 +164,118 @@ describe('inspectSecret (the firewall looks inside values)', () => {
 
   test('a shape inside a longer word is not a match', () => {
     for (const value of ['XAKIAIOSFODNN7EXAMPLE', 'AKIAIOSFODNN7EXAMPLEX', 'prefix_AKIAIOSFODNN7EXAMPLE', 'hello world', ''])
-      expect(inspectSecret(value)).toEqual({ verdict: 'unknown', embedded: false })
+      expect(inspectSecret(value)).toEqual({ verdict: 'unknown', embedded: false, via: [] })
   })
 
   test('unknown vectors stay unknown', () => {
     for (const value of vectors.unknown) expect(inspectSecret(value).verdict).toBe('unknown')
+  })
+
+  // every rule's shape is found inside punctuation, quotes, KEY=, URLs, JSON: the in-value search
+  // is derived from the rule's own pattern, so this holds for each match of each rule
+  const wrappers: [string, (v: string) => string][] = [
+    ['KEY=…', (v) => `SOME_KEY=${v}`],
+    ['quotes', (v) => `"${v}"`],
+    ['parentheses and a period', (v) => `(${v}).`],
+    ['json', (v) => JSON.stringify({ nested: { secret: v } })],
+    ['a url query', (v) => `https://example.com/?t=${v}&x=1`],
+    ['a second line', (v) => `first line\n${v}\n`],
+  ]
+  for (const rule of FIREWALL_RULES)
+    for (const [what, wrap] of wrappers)
+      test(`${rule.id}: found inside ${what}`, () => {
+        for (const value of vectorsFor(rule).matches) {
+          const inspection = inspectSecret(wrap(value.trim()))
+          expect(inspection.verdict).toBe(expectedVerdict(rule) as typeof inspection.verdict)
+          if (inspection.verdict !== 'unknown') expect(inspection.rule.id).toBe(rule.id)
+          expect(inspection.embedded).toBe(true)
+        }
+      })
+})
+
+describe('the firewall normalises before it matches (tests/vectors/firewall.json bypasses)', () => {
+  const ruleById = (id: string): FirewallRule => {
+    const found = FIREWALL_RULES.find((r) => r.id === id)
+    if (found === undefined) throw new Error(`no rule ${id}`)
+    return found
+  }
+
+  test('there are bypass vectors for every class the issue names', () => {
+    const whats = vectors.bypasses.map((b) => b.what).join('\n')
+    for (const word of ['NUL', 'zero-width', 'KEY=value', 'JSON', 'URL', 'parentheses', 'base64', 'percent', '\\u', 'hex', 'longer'])
+      expect(whats).toContain(word)
+  })
+
+  for (const bypass of vectors.bypasses)
+    test(`caught: ${bypass.what}`, () => {
+      const rule = ruleById(bypass.rule)
+      // before: the whole-value check alone missed every one of these
+      if (bypass.via) expect(checkCredential(bypass.value).verdict).toBe('unknown')
+      const inspection = inspectSecret(bypass.value)
+      expect(inspection.verdict).toBe(expectedVerdict(rule) as typeof inspection.verdict)
+      if (inspection.verdict === 'unknown') throw new Error('unreachable')
+      expect(inspection.rule.id).toBe(bypass.rule)
+      expect(inspection.via).toEqual((bypass.via ?? []) as Inspection['via'])
+    })
+
+  for (const value of vectors.pass)
+    test(`passes: ${label(value)}`, () => {
+      expect(['unknown', 'short-lived']).toContain(inspectSecret(value).verdict)
+    })
+
+  // random passwords, as generators make them: none may look like a long-lived credential in any
+  // view (a seeded generator, so a failure reproduces)
+  test('10,000 random base64, hex and printable passwords pass', () => {
+    let seed = 0x5eed
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff
+      return seed / 0x80000000
+    }
+    const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(random() * 256))
+    const printable = (n: number) => String.fromCharCode(...Array.from({ length: n }, () => 33 + Math.floor(random() * 94)))
+    for (let i = 0; i < 10_000; i++) {
+      const n = 12 + (i % 53)
+      const raw = bytes(n)
+      const password = [btoa(String.fromCharCode(...raw)), Buffer.from(raw).toString('hex'), Buffer.from(raw).toString('base64url'), printable(n)][i % 4]!
+      const verdict = inspectSecret(password).verdict
+      if (verdict !== 'unknown') throw new Error(`random password ${i} was ${verdict}`)
+    }
+  })
+
+  test('decoding is bounded: nesting deeper than three encodings is not unwrapped', () => {
+    let value = 'AKIAIOSFODNN7EXAMPLE'
+    for (let depth = 1; depth <= 5; depth++) {
+      value = btoa(value)
+      expect(inspectSecret(value).verdict).toBe(depth <= 3 ? 'blocked' : 'unknown')
+    }
+  })
+
+  test('a large value is inspected, not skipped', () => {
+    const filler = 'lorem ipsum dolor sit amet '.repeat(40_000)
+    expect(inspectSecret(`${filler}AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n${filler}`).verdict).toBe('blocked')
+  })
+
+  test('the in-value search is derived from the rule, word-bounded', () => {
+    const rule = ruleById('aws-access-key-id')
+    expect(searchPattern(rule).source).toBe('(?<![A-Za-z0-9_])(?:AKIA[0-9A-Z]{16})(?![A-Za-z0-9_])')
+    expect(searchPattern(rule)).toBe(searchPattern(rule))
+  })
+})
+
+describe('describeFinding (what messages call it, never the secret)', () => {
+  const found = (value: string) => {
+    const inspection = inspectSecret(value)
+    if (inspection.verdict === 'unknown') throw new Error('expected a finding')
+    return describeFinding(inspection)
+  }
+  test('whole, inside, and decoded', () => {
+    expect(found('AKIAIOSFODNN7EXAMPLE')).toBe('an aws access key id of an iam user (AKIA…), long-lived')
+    expect(found(' AKIAIOSFODNN7EXAMPLE\u0000')).toBe('an aws access key id of an iam user (AKIA…), long-lived')
+    expect(found('X=AKIAIOSFODNN7EXAMPLE')).toBe('a value containing an aws access key id of an iam user (AKIA…), long-lived')
+    expect(found('AKIA\u200bIOSFODNN7EXAMPLE')).toBe('a value containing an aws access key id of an iam user (AKIA…), long-lived')
+    expect(found(btoa('X=AKIAIOSFODNN7EXAMPLE'))).toBe('a base64-encoded value containing an aws access key id of an iam user (AKIA…), long-lived')
+    expect(found('\\u0041KIAIOSFODNN7EXAMPLE')).toBe('an escaped value containing an aws access key id of an iam user (AKIA…), long-lived')
+    expect(found(btoa('%41KIAIOSFODNN7EXAMPLE'))).toBe('a base64-encoded percent-encoded value containing an aws access key id of an iam user (AKIA…), long-lived')
   })
 })
 
