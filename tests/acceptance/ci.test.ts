@@ -138,6 +138,19 @@ describe('CI mode: keys only from the environment', () => {
     )
   })
 
+  test('GitHub Actions: `keyrack source` emits exactly what `get --output exports` does, masks first', () => {
+    const env = { CI: 'true', GITHUB_ACTIONS: 'true', XAI_API_KEY: XAI, AWS_ACCESS_KEY_ID: ASIA }
+    const viaGet = sandbox.run([...getTest, '--output', 'exports'], { env })
+    const viaSource = sandbox.run(['source', '--env', 'test'], { env })
+    expect(viaSource.code).toBe(0)
+    expect(viaSource.stdout).toBe(`printf '%s\\n' '::add-mask::${ASIA}'\nprintf '%s\\n' '::add-mask::${XAI}'\nexport AWS_ACCESS_KEY_ID='${ASIA}'\nexport XAI_API_KEY='${XAI}'\n`)
+    expect(viaSource.stdout).toBe(viaGet.stdout)
+    expect(viaSource.stderr).toBe(viaGet.stderr)
+    // and in a step: eval prints the masks for the runner, then the keys are exported
+    const step = sandbox.sh(`unset XAI_API_KEY AWS_ACCESS_KEY_ID; eval "$(XAI_API_KEY='${XAI}' AWS_ACCESS_KEY_ID='${ASIA}' "$KEYRACK" source --env test)"; echo "ok:\${XAI_API_KEY:+set}"`, { env })
+    expect(step.stdout).toBe(`::add-mask::${ASIA}\n::add-mask::${XAI}\nok:set\n`)
+  })
+
   test('GitHub Actions: --output value sends the mask to stderr, where the runner reads it too', () => {
     const r = sandbox.run(['get', '--key', 'XAI_API_KEY', '--env', 'test', '--output', 'value'], { env: { CI: 'true', GITHUB_ACTIONS: 'true', XAI_API_KEY: XAI, AWS_ACCESS_KEY_ID: ASIA } })
     expect(r.code).toBe(0)

@@ -1,8 +1,7 @@
 import { defineCommand } from 'citty'
 import { exec } from '../../sdk/exec.ts'
-import { isGithubActions } from '../../ci/github-actions.ts'
-import { renderMasks } from '../render.ts'
-import { action, warn, writeStdout } from '../report.ts'
+import { writeMasks } from '../emit.ts'
+import { action, warn } from '../report.ts'
 import { ciArgs, cliContext, forArgs, isCiMode, keyEnvArgs, noteEmptyEnv, ownerArgs } from './_args.ts'
 import { KeyrackUsageError } from '../../domain/errors.ts'
 
@@ -27,7 +26,7 @@ export default defineCommand({
       for: args.for as 'repo' | undefined, key: args.key, env: args.env, org: args.org, ci: isCiMode(args, ctx.env), strictEnv: args['strict-env'], command,
       // before the command starts: masks first (on GitHub Actions the child's output is masked too), then warnings
       onGranted: async (result) => {
-        if (isGithubActions(ctx.env)) await writeStdout(renderMasks(result))
+        await writeMasks(ctx.env, result, 'stdout')
         for (const line of result.warnings) warn(line)
         noteEmptyEnv(result, args.for === 'repo')
       },

@@ -2,10 +2,10 @@ import { defineCommand } from 'citty'
 import { KeyrackUsageError } from '../../domain/errors.ts'
 import { get } from '../../sdk/get.ts'
 import { passphraseSource } from '../io.ts'
-import { isGithubActions } from '../../ci/github-actions.ts'
-import { chooseOutput, githubEnvFile, renderGet, renderMasks, shellQuote, writeGithubEnv } from '../render.ts'
-import { action, say, warn, writeStdout } from '../report.ts'
-import { ciArgs, cliContext, forArgs, isCiMode, keyEnvArgs, noteEmptyEnv, outputArgs, ownerArgs, passphraseArgs } from './_args.ts'
+import { emitGetResult } from '../emit.ts'
+import { chooseOutput, githubEnvFile } from '../render.ts'
+import { action } from '../report.ts'
+import { ciArgs, cliContext, forArgs, isCiMode, keyEnvArgs, outputArgs, ownerArgs, passphraseArgs } from './_args.ts'
 
 export default defineCommand({
   meta: {
@@ -35,23 +35,7 @@ export default defineCommand({
     const ci = isCiMode(args, ctx.env)
     if (ci && explicit) throw new KeyrackUsageError('CI mode reads keys from the environment only: a passphrase has nothing to open there', ['drop `--passphrase-fd`/`--passphrase-stdin`'])
     const result = await get(ctx, { for: args.for as 'repo' | undefined, key: args.key, env: args.env, org: args.org, ci, unlock: args.unlock === true })
-    // on GitHub Actions the masks come first, before any warning or key can reach the log. When stdout
-    // carries the keys it is usually captured (`eval "$(keyrack get …)"`, `X=$(… --output value)`),
-    // so a plain mask line would never reach the runner (and eval would run it as a command):
-    // exports carry the masks as shell code that echoes them; json and value send them to stderr,
-    // which the runner reads for workflow commands too
-    // rendered before anything is written: output that cannot be rendered prints nothing at all
-    const rendered = envFile === undefined ? renderGet(result, format) : ''
-    if (isGithubActions(ctx.env)) {
-      const masks = renderMasks(result)
-      if (format === 'exports') await writeStdout(masks.split('\n').filter(Boolean).map((line) => `printf '%s\\n' ${shellQuote(line)}\n`).join(''))
-      else if (format === 'json' || format === 'value') process.stderr.write(masks)
-      else await writeStdout(masks)
-    }
-    for (const line of result.warnings) warn(line)
-    noteEmptyEnv(result, args.for === 'repo')
-    if (envFile === undefined) return writeStdout(rendered)
-    const { appended, unchanged } = await writeGithubEnv(result, envFile)
-    say(`$GITHUB_ENV: ${appended.length} key${appended.length === 1 ? '' : 's'} added${appended.length ? ` (${appended.join(', ')})` : ''}, ${unchanged.length} already there`)
+    // on GitHub Actions the masks come first, before any warning or key can reach the log (emit.ts)
+    await emitGetResult(ctx.env, result, format, { envFile, forRepo: args.for === 'repo' })
   }, { shellCode: (args) => chooseOutput(args.output, args.json) === 'exports' }),
 })

@@ -1,9 +1,9 @@
 import { defineCommand } from 'citty'
 import { KeyrackUsageError } from '../../domain/errors.ts'
 import { get } from '../../sdk/get.ts'
-import { renderGet } from '../render.ts'
-import { action, warn } from '../report.ts'
-import { ciArgs, cliContext, isCiMode, keyEnvArgs, noteEmptyEnv, ownerArgs } from './_args.ts'
+import { emitGetResult } from '../emit.ts'
+import { action } from '../report.ts'
+import { ciArgs, cliContext, isCiMode, keyEnvArgs, ownerArgs } from './_args.ts'
 
 export default defineCommand({
   meta: {
@@ -22,8 +22,7 @@ export default defineCommand({
     if (args.strict && args.lenient) throw new KeyrackUsageError('choose `--strict` or `--lenient`, not both', ['drop one of them'])
     const ctx = cliContext(args)
     const result = await get(ctx, { for: args.key ? undefined : 'repo', key: args.key, env: args.env, org: args.org, ci: isCiMode(args), lenient: args.lenient === true })
-    for (const line of result.warnings) warn(line)
-    noteEmptyEnv(result, !args.key)
-    process.stdout.write(renderGet(result, 'exports'))
+    // the same emitter as `get --output exports`: on GitHub Actions, the masks as shell code first
+    await emitGetResult(ctx.env, result, 'exports', { forRepo: !args.key })
   }, { shellCode: () => true }),
 })
