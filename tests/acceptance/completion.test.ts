@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { spawnSync } from 'node:child_process'
+import { commands } from '../../src/cli/commands/index.ts'
 import { BIN, Sandbox } from '../helpers/harness.ts'
 
 describe('keyrack completion', () => {
@@ -18,11 +19,17 @@ describe('keyrack completion', () => {
     expect(complete(['keyrack', 'get', '--output', 'j']).split(' ')).toEqual(['json'])
   })
 
-  test('zsh and fish scripts name every command', () => {
+  test('bash, zsh and fish complete every command of the command table', () => {
+    const every = Object.keys(commands).sort()
+    expect(complete(['keyrack', '']).split(' ').filter((w) => !w.startsWith('-')).sort()).toEqual(every)
     for (const shell of ['zsh', 'fish']) {
       const r = box.run(['completion', shell])
       expect(r.code).toBe(0)
-      for (const name of ['init', 'set', 'get', 'exec', 'unlock', 'relock', 'status']) expect(r.stdout).toContain(name)
+      // zsh: the first word's candidates (bash-style compgen list); fish: one `-a NAME` per command
+      const named = shell === 'fish'
+        ? [...r.stdout.matchAll(/__fish_use_subcommand' -a (\S+)/g)].map((m) => m[1]!)
+        : (/COMP_CWORD" -eq 1 \]; then COMPREPLY=\( \$\(compgen -W "([^"]*)"/.exec(r.stdout)?.[1] ?? '').split(' ').filter((w) => !w.startsWith('-'))
+      expect({ shell, commands: named.sort() }).toEqual({ shell, commands: every })
     }
   })
 

@@ -356,7 +356,7 @@ describe('the daemon process', () => {
     await relockAll()
   }, 30_000)
 
-  test('a planted secret reaches no file, no argv and no environment (unlock → get → relock)', async () => {
+  test('a planted secret reaches no file under the sandbox (HOME, runtime dir, TMPDIR), no process argv and not the daemon environment (unlock → get → relock)', async () => {
     const unlocked = unlockRepo()
     const pid = daemonPidOf(unlocked.stderr)
     // the daemon listens in the sandbox's own runtime dir, not in a shared fallback directory

@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { commands } from '../../src/cli/commands/index.ts'
 import { BIN, Sandbox } from '../helpers/harness.ts'
 import { ageDecrypt, hasTools, ownerFiles, sshKeygen } from '../helpers/keys.ts'
 
@@ -146,15 +147,36 @@ describe.skipIf(!hasTools)('two owners, one machine', () => {
   })
 
   test('bad owner names are usage errors (exit 2) on every command, by flag and by KEYRACK_OWNER', () => {
+    // one invocation per command of the command table (completion takes no owner): a new command
+    // must be added here, or this test fails
+    const everyCommand: Record<string, string[]> = {
+      init: ['init', '--no-passphrase'],
+      set: ['set', '--key', 'K', '--env', 'test', '--vault', 'os.secure', '--mech', 'PERMANENT_VIA_REPLICA', '--secret-stdin'],
+      get: getToken,
+      source: ['source', '--env', 'test'],
+      fill: ['fill', '--env', 'test'],
+      exec: ['exec', '--for', 'repo', '--env', 'test'],
+      list: ['list'],
+      del: ['del', '--key', 'K', '--env', 'test'],
+      recipients: ['recipients', 'list'],
+      unlock: ['unlock', '--for', 'repo', '--env', 'test'],
+      relock: ['relock'],
+      status: ['status'],
+      doctor: ['doctor'],
+      import: ['import', '--from', 'rhachet', '--dry-run'],
+    }
+    expect(Object.keys(everyCommand).sort()).toEqual(Object.keys(commands).filter((c) => c !== 'completion').sort())
     const before = box.files(box.keyrackHome).sort()
     for (const name of ['Bad', '1x', 'a'.repeat(33), '../etc', '']) {
-      for (const argv of [['init', '--no-passphrase'], ['list'], getToken, ['set', '--key', 'K', '--env', 'test', '--vault', 'os.secure', '--mech', 'PERMANENT_VIA_REPLICA', '--secret-stdin'], ['del', '--key', 'K', '--env', 'test'], ['recipients', 'list']]) {
-        const byFlag = box.run([...argv, `--owner=${name}`], { input: 'never-stored' })
+      for (const [command, args] of Object.entries(everyCommand)) {
+        // exec's own flags go before `--`; what follows is the child's command line
+        const argv = command === 'exec' ? [...args, `--owner=${name}`, '--', 'true'] : [...args, `--owner=${name}`]
+        const byFlag = box.run(argv, { input: 'never-stored' })
         expect(byFlag.code).toBe(2)
         expect(byFlag.stderr).toContain(name === '' ? '`--owner` needs a value' : 'owner name is invalid')
         expect(byFlag.stderr).toContain('keyrack: hint:')
         if (name === '') continue // an empty KEYRACK_OWNER is unset
-        const byEnv = box.run(argv, { input: 'never-stored', env: { KEYRACK_OWNER: name } })
+        const byEnv = box.run(command === 'exec' ? [...args, '--', 'true'] : args, { input: 'never-stored', env: { KEYRACK_OWNER: name } })
         expect(byEnv.code).toBe(2)
         expect(byEnv.stderr).toContain('owner name is invalid')
       }

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from 'bun:test'
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ensureBinary, ROOT, Sandbox, type RunResult } from '../helpers/harness.ts'
 
@@ -19,8 +20,8 @@ describe('rhx keyrack … behaves exactly like keyrack …', () => {
   afterAll(() => sb.cleanup())
 
   /** the same command through the host CLI, in the same sandbox environment */
-  const rhx = (args: string[], input = ''): RunResult => {
-    const r = spawnSync(process.execPath, [HOST, 'keyrack', ...args], { cwd: sb.repo, env: sb.env(), input, encoding: 'utf8', timeout: 30_000 })
+  const rhx = (args: string[], input = '', env: Record<string, string> = {}): RunResult => {
+    const r = spawnSync(process.execPath, [HOST, 'keyrack', ...args], { cwd: sb.repo, env: sb.env(env), input, encoding: 'utf8', timeout: 30_000 })
     return { code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr, signal: r.signal }
   }
   const same = (args: string[], input = ''): RunResult => {
@@ -50,13 +51,23 @@ describe('rhx keyrack … behaves exactly like keyrack …', () => {
     expect(same(['set', '--key', 'BETA', '--env', 'test', '--vault', 'os.secure', '--mech', 'PERMANENT_VIA_REPLICA']).code).toBe(2)
   })
 
-  test('get in every output format', () => {
+  test('get in every output format (exports, json, value, table, github-env)', () => {
     const exports = same(['get', '--for', 'repo', '--env', 'test'])
     expect(exports.code).toBe(0)
     expect(exports.stdout).toContain("export ALPHA='mount '\\''alpha'\\'' $secret'\n")
     expect(same(['get', '--for', 'repo', '--env', 'test', '--output', 'json']).stdout).toContain('"secret": "mount-beta"')
     expect(same(['get', '--key', 'BETA', '--env', 'test', '--output', 'value']).stdout).toBe('mount-beta\n')
     expect(same(['get', '--for', 'repo', '--env', 'test', '--output', 'table']).stdout).toContain('••••••••')
+    // github-env: each appends to its own $GITHUB_ENV; same output, and the same file
+    const args = ['get', '--for', 'repo', '--env', 'test', '--output', 'github-env']
+    const [directFile, mountedFile] = [join(sb.dir, 'github-env-direct'), join(sb.dir, 'github-env-mounted')]
+    const direct = sb.run(args, { env: { GITHUB_ENV: directFile } })
+    const mounted = rhx(args, '', { GITHUB_ENV: mountedFile })
+    expect(direct.code).toBe(0)
+    expect({ code: mounted.code, stdout: mounted.stdout, stderr: mounted.stderr }).toEqual({ code: direct.code, stdout: direct.stdout, stderr: direct.stderr })
+    const assignments = (file: string) => readFileSync(file, 'utf8').replace(/ghadelimiter_[0-9a-f-]+/g, 'DELIM')
+    expect(assignments(directFile)).toContain('ALPHA<<DELIM')
+    expect(assignments(mountedFile)).toBe(assignments(directFile))
   })
 
   test('get failures: absent, not allowlisted, bad names, bad flags', () => {

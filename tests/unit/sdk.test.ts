@@ -125,8 +125,8 @@ describe('set, get, list, del', () => {
     const shared = e.report.find((r) => r.key === 'SHARED')!
     expect(shared.hint[0]).toStartWith('keyrack set --key SHARED --env all --vault os.secure --mech <mech>')
     expect(shared.slug).toBe('acme.test.SHARED')
-    expect(JSON.stringify(e.report)).not.toMatch(/sdk-alpha|sdk-beta/)
-    expect(e.message).not.toMatch(/sdk-alpha|sdk-beta/)
+    // anywhere: the report, the message, the hints, the stack and the error's own fields
+    for (const text of [JSON.stringify(e.report), e.message, JSON.stringify(e.hint), String(e.stack), JSON.stringify(e)]) expect(text).not.toMatch(/sdk-alpha|sdk-beta/)
     for (const r of e.report) expect('grant' in r).toBe(false)
   })
 
