@@ -159,6 +159,33 @@ env.test:
   })
 })
 
+describe('the refusal points at the exact replacement command', () => {
+  /** the command of the `replace it with:` hint, as a user would paste it */
+  const replacement = (stderr: string): string[] => {
+    const line = stderr.split('\n').find((l) => l.startsWith('keyrack: hint: replace it with: keyrack '))
+    if (line === undefined) throw new Error(`no replacement hint in:\n${stderr}`)
+    return line.slice('keyrack: hint: replace it with: keyrack '.length).split(' ')
+  }
+
+  test('outside a repo, for another owner: the hint keeps --org and --owner, and keyrack accepts its arguments', () => {
+    expect(sandbox.initUnprotected('mechanic').code).toBe(0)
+    const cases: [string, string, string[]][] = [
+      ['AWS_ACCESS_KEY_ID', AKIA, ['set', '--key', 'AWS_PROFILE', '--env', 'test', '--org', '@all', '--vault', 'aws.config', '--mech', 'EPHEMERAL_VIA_AWS_SSO', '--owner', 'mechanic']],
+      ['GITHUB_TOKEN', GHP, ['set', '--key', 'GITHUB_TOKEN', '--env', 'test', '--org', '@all', '--vault', 'os.secure', '--mech', 'EPHEMERAL_VIA_GITHUB_APP', '--owner', 'mechanic']],
+    ]
+    for (const [key, secret, expected] of cases) {
+      const refused = sandbox.run(['set', '--key', key, '--env', 'test', '--org', '@all', '--vault', 'os.secure', '--mech', 'PERMANENT_VIA_REPLICA', '--owner', 'mechanic', '--secret-stdin'], { input: secret, cwd: sandbox.home })
+      expect(refused.code).toBe(5)
+      const command = replacement(refused.stderr)
+      expect(command).toEqual(expected)
+      // pasted as is, keyrack takes every argument; until the short-lived mechs ship (issue 11) it
+      // stops at the mech or vault this version lacks, never at the command's form
+      const pasted = sandbox.run(command, { cwd: sandbox.home })
+      if (pasted.code !== 0) expect(pasted.stderr).toMatch(/keyrack: error: (mech|vault) '[\w.]+' is not available in this version of keyrack/)
+    }
+  })
+})
+
 describe('unlock applies the same inspection', () => {
   test('a wrapped long-lived key stored under an exception is not cached once the exception is removed', () => {
     expect(sandbox.initUnprotected().code).toBe(0)

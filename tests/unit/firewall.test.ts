@@ -327,6 +327,13 @@ describe('blockedAdvice', () => {
     )
   })
 
+  test('org when given, and no --owner for the default owner', () => {
+    const lines = blockedAdvice(rule('aws-access-key-id'), { key: 'AWS_ACCESS_KEY_ID', env: 'prep', org: '@all', owner: 'human' })
+    expect(lines).toContain('replace it with: keyrack set --key AWS_PROFILE --env prep --org @all --vault aws.config --mech EPHEMERAL_VIA_AWS_SSO')
+    const robot = blockedAdvice(rule('github-fine-grained-pat'), { key: 'GH_TOKEN', env: 'test', org: 'acme', owner: 'mechanic' })
+    expect(robot.at(-1)).toBe('replace it with: keyrack set --key GH_TOKEN --env test --org acme --vault os.secure --mech EPHEMERAL_VIA_GITHUB_APP --owner mechanic')
+  })
+
   test('a rule with no short-lived mech gets no replacement command', () => {
     const lines = blockedAdvice(rule('xai-api-key'), { key: 'XAI_API_KEY', env: 'test' })
     expect(lines.join('\n')).not.toContain('keyrack set')

@@ -2,6 +2,7 @@
  * The pure firewall check (SPEC §12): classify one secret value against the rules table, and
  * build the guidance shown when it is blocked. No I/O, no secret ever enters a message.
  */
+import { DEFAULT_OWNER } from '../names.ts'
 import { FIREWALL_RULES, type FirewallRule, type MechId } from './rules.ts'
 import { decoderLabel, trimJunk, visitViews, type DecoderId } from './views.ts'
 
@@ -156,6 +157,9 @@ export interface BlockedAdviceTarget {
   /** the key name as the repo manifest spells it, e.g. GITHUB_TOKEN */
   readonly key: string
   readonly env: string
+  /** only when the org is not the one the current repo manifest implies (outside a repo, `@all`, an import) */
+  readonly org?: string
+  /** the default owner (`human`) needs no flag */
   readonly owner?: string
 }
 
@@ -169,10 +173,11 @@ export function blockedAdvice(rule: FirewallRule, target: BlockedAdviceTarget): 
   const mech = rule.shortLivedMech
   if (mech === null) return lines
   const vault = VAULT_FOR_MECH[mech] ?? 'os.secure'
-  const owner = target.owner === undefined ? '' : ` --owner ${target.owner}`
+  const org = target.org === undefined ? '' : ` --org ${target.org}`
+  const owner = target.owner === undefined || target.owner === DEFAULT_OWNER ? '' : ` --owner ${target.owner}`
   // the short-lived mech may grant a different key (aws sso grants AWS_PROFILE): name that one
   const key = rule.grantsKey ?? target.key
-  lines.push(`replace it with: keyrack set --key ${key} --env ${target.env} --vault ${vault} --mech ${mech}${owner}`)
+  lines.push(`replace it with: keyrack set --key ${key} --env ${target.env}${org} --vault ${vault} --mech ${mech}${owner}`)
   if (key !== target.key) {
     const old = [target.key, ...(rule.companionKeys ?? []).filter((k) => k !== target.key)]
     lines.push(
