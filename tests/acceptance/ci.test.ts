@@ -140,7 +140,7 @@ describe('CI mode: keys only from the environment', () => {
 
   test('GitHub Actions: `keyrack source` emits exactly what `get --output exports` does, masks first', () => {
     const env = { CI: 'true', GITHUB_ACTIONS: 'true', XAI_API_KEY: XAI, AWS_ACCESS_KEY_ID: ASIA }
-    const viaGet = sandbox.run([...getTest, '--output', 'exports'], { env })
+    const viaGet = sandbox.run(getTest, { env })
     const viaSource = sandbox.run(['source', '--env', 'test'], { env })
     expect(viaSource.code).toBe(0)
     expect(viaSource.stdout).toBe(`printf '%s\\n' '::add-mask::${ASIA}'\nprintf '%s\\n' '::add-mask::${XAI}'\nexport AWS_ACCESS_KEY_ID='${ASIA}'\nexport XAI_API_KEY='${XAI}'\n`)

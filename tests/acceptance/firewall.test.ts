@@ -126,7 +126,7 @@ describe('get and exec refuse to serve them', () => {
       env: { AWS_ACCESS_KEY_ID: `\u200b${AKIA}`, GITHUB_TOKEN: `https%3A%2F%2F${GHP}%40github.com` },
     })
     expect(r.code).toBe(5)
-    expect(r.stdout).toBe('')
+    expect(withoutShellStatus(r)).toBe('')
     expect(r.stderr).toMatch(/AWS_ACCESS_KEY_ID\s+blocked\s+an aws access key id/)
     expect(r.stderr).toMatch(/GITHUB_TOKEN\s+blocked\s+a percent-encoded value containing a github classic personal access token/)
   })
