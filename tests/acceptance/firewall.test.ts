@@ -194,7 +194,7 @@ describe('unlock applies the same inspection', () => {
     sandbox.writeRepoManifest('org: acme\nenv.test:\n  - GITHUB_TOKEN\n')
     const r = sandbox.run(['unlock', '--for', 'repo', '--env', 'test'])
     expect(r.code).toBe(5)
-    expect(r.stderr).toContain('GITHUB_TOKEN: blocked: GITHUB_TOKEN holds a github classic personal access token')
+    expect(r.stderr).toContain('GITHUB_TOKEN: blocked: a value containing a github classic personal access token')
     expect(sandbox.run(['status', '--json']).stdout).not.toContain('acme.test.GITHUB_TOKEN')
   })
 })
