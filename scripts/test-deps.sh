@@ -12,6 +12,7 @@ command -v git >/dev/null 2>&1 || need+=(git)
 command -v ps >/dev/null 2>&1 || need+=(procps)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v zsh >/dev/null 2>&1 || need+=(zsh)          # `source <(keyrack …)` is tested in bash and zsh
 command -v python3 >/dev/null 2>&1 || need+=(python3)  # pseudo-terminal drivers (prompts, help width, doc tests)
 command -v curl >/dev/null 2>&1 || need+=(curl)      # install.sh downloads releases

