@@ -142,6 +142,7 @@ export async function openRhachetKeyrack(ctx: Context, options: { identity?: str
       owners = readdirSync(paths.root)
         .map((f) => (f === 'keyrack.host.age' ? 'human' : /^keyrack\.host\.([a-z][a-z0-9_-]*)\.age$/.exec(f)?.[1]))
         .filter((o): o is string => Boolean(o))
+        .sort()
     } catch {}
     throw new KeyrackUsageError(`rhachet has no keyrack for owner '${ctx.owner}' (no ${paths.hostManifest})`, [
       owners.length > 0
