@@ -18,6 +18,7 @@ export const EXIT_CODES = {
   manifestInvalid: 7,
   identity: 8, // wrong passphrase, no identity matched, not initialized
   environment: 9, // the machine: an unsafe keyrack home or socket directory, a full disk, an unwritable file
+  policy: 10, // refused by the owner's agent policy (host manifest `policy:`), e.g. --no-redact under `redact: always`
   commandNotExecutable: 126, // exec: the command exists but cannot run (as a shell says)
   commandNotFound: 127, // exec: no such command (as a shell says)
 } as const
@@ -129,6 +130,13 @@ export class KeyrackKeyExpiredError extends KeyrackError {
 export class KeyrackKeyBlockedError extends KeyrackError {
   constructor(message: string, hint: string[] = []) {
     super(message, { hint, exit: 'blocked' })
+  }
+}
+
+/** the owner's agent policy refused what was asked (e.g. `--no-redact` under `redact: always`) */
+export class KeyrackPolicyError extends KeyrackError {
+  constructor(message: string, hint: string[] = []) {
+    super(message, { hint, exit: 'policy' })
   }
 }
 

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import * as v from 'valibot'
 import { paths, type Context } from '../context.ts'
 import { KeyrackIdentityError, KeyrackManifestInvalidError } from '../domain/errors.ts'
+import { AGENT_VALUES_RULES, REDACT_RULES } from '../domain/policy.ts'
 import { decryptWith, encryptTo, type AgeIdentity, type FileDecrypter } from '../identity/age-file.ts'
 import { writeFileAtomic } from '../runtime/fs-atomic.ts'
 import { writeInventory } from './inventory.ts'
@@ -24,6 +25,13 @@ const HostManifestSchema = v.strictObject({
     recipients: v.array(v.string()),
   }),
   keys: v.record(v.string(), HostEntrySchema),
+  /** the owner's rules for AI agents (domain/policy.ts); absent = the defaults */
+  policy: v.optional(
+    v.strictObject({
+      redact: v.optional(v.picklist(REDACT_RULES)),
+      'agent-values': v.optional(v.picklist(AGENT_VALUES_RULES)),
+    }),
+  ),
 })
 export type HostEntry = v.InferOutput<typeof HostEntrySchema>
 export type HostManifest = v.InferOutput<typeof HostManifestSchema>
@@ -81,7 +89,7 @@ export async function parseHostManifest(text: string, file: string): Promise<Hos
 /** writes the host manifest, then the inventory derived from it; the caller holds the owner lock */
 export async function writeHostManifest(ctx: Context, manifest: HostManifest): Promise<void> {
   writeFileAtomic(paths.hostManifest(ctx), await encryptHostManifest(manifest))
-  writeInventory(ctx, manifest.keys)
+  writeInventory(ctx, manifest.keys, manifest.policy)
 }
 
 /** the manifest as written: keys sorted (stable diffs when decrypted), encrypted to its own recipients */
@@ -90,6 +98,7 @@ export async function encryptHostManifest(manifest: HostManifest): Promise<Uint8
   const sorted: HostManifest = {
     owner: manifest.owner,
     keys: Object.fromEntries(Object.entries(manifest.keys).sort(([a], [b]) => a.localeCompare(b))),
+    ...(manifest.policy && Object.keys(manifest.policy).length > 0 ? { policy: manifest.policy } : {}),
   }
   return encryptTo(manifest.owner.recipients, stringify(sorted))
 }

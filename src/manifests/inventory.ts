@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { paths, type Context } from '../context.ts'
+import { isStoredPolicy, type StoredPolicy } from '../domain/policy.ts'
 import { writeFileAtomic } from '../runtime/fs-atomic.ts'
 import { withLock } from '../runtime/lock.ts'
 import { readFileGuarded } from '../runtime/read-file.ts'
@@ -32,11 +33,14 @@ export interface InventoryEntry {
 export interface Inventory {
   /** the entry of a slug, or undefined when the owner never set it */
   entry(slug: string): InventoryEntry | undefined
+  /** the host manifest's agent policy, as last written (absent: the defaults) */
+  policy?: StoredPolicy
 }
 
 interface InventoryFile {
   version: 1
   keys: Record<string, InventoryEntry>
+  policy?: StoredPolicy
 }
 
 const MAX_BYTES = 4 * 1024 * 1024
@@ -60,12 +64,12 @@ export function readInventory(ctx: Context): Inventory | null {
   }
   if (!isInventoryFile(data)) return null
   const keys = data.keys
-  return { entry: (slug) => (Object.hasOwn(keys, slugHash(slug)) ? keys[slugHash(slug)] : undefined) }
+  return { entry: (slug) => (Object.hasOwn(keys, slugHash(slug)) ? keys[slugHash(slug)] : undefined), ...(data.policy ? { policy: data.policy } : {}) }
 }
 
 /** rewrites the inventory from the host manifest's keys; the caller holds the owner lock */
-export function writeInventory(ctx: Context, keys: Record<string, { vault: string; mech: string; exid: string | null }>): void {
-  const file: InventoryFile = { version: 1, keys: {} }
+export function writeInventory(ctx: Context, keys: Record<string, { vault: string; mech: string; exid: string | null }>, policy?: StoredPolicy): void {
+  const file: InventoryFile = { version: 1, keys: {}, ...(policy && Object.keys(policy).length > 0 ? { policy } : {}) }
   for (const [slug, entry] of Object.entries(keys).sort(([a], [b]) => a.localeCompare(b)))
     file.keys[slugHash(slug)] = { vault: entry.vault, mech: entry.mech, ...(entry.exid !== null ? { exid: true as const } : {}) }
   writeFileAtomic(paths.inventory(ctx), `${JSON.stringify(file)}\n`)
@@ -75,11 +79,12 @@ export function writeInventory(ctx: Context, keys: Record<string, { vault: strin
  * Writes the inventory when the owner has none yet (keys set by an older keyrack). `read`
  * reads the host manifest afresh: it runs under the owner lock, so no concurrent `set` is lost.
  */
-export async function ensureInventory(ctx: Context, read: () => Promise<{ keys: Record<string, { vault: string; mech: string; exid: string | null }> }>): Promise<void> {
+export async function ensureInventory(ctx: Context, read: () => Promise<{ keys: Record<string, { vault: string; mech: string; exid: string | null }>; policy?: StoredPolicy }>): Promise<void> {
   if (existsSync(paths.inventory(ctx))) return
   await withLock(paths.lock(ctx), async () => {
     if (existsSync(paths.inventory(ctx))) return
-    writeInventory(ctx, (await read()).keys)
+    const manifest = await read()
+    writeInventory(ctx, manifest.keys, manifest.policy)
   })
 }
 
@@ -87,5 +92,7 @@ function isInventoryFile(data: unknown): data is InventoryFile {
   if (!data || typeof data !== 'object') return false
   const { version, keys } = data as Partial<InventoryFile>
   if (version !== 1 || !keys || typeof keys !== 'object' || Array.isArray(keys)) return false
+  const { policy } = data as Partial<InventoryFile>
+  if (policy !== undefined && !isStoredPolicy(policy)) return false
   return Object.values(keys).every((e) => e && typeof e === 'object' && typeof e.vault === 'string' && typeof e.mech === 'string')
 }

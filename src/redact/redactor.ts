@@ -355,7 +355,8 @@ function concat(parts: Uint8Array[]): Uint8Array {
   if (parts.length === 0) return EMPTY
   let total = 0
   for (const part of parts) total += part.length
-  const out = new Uint8Array(total)
+  // every byte is written below: skip zero-filling
+  const out = Buffer.allocUnsafe(total)
   let offset = 0
   for (const part of parts) {
     out.set(part, offset)

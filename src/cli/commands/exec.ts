@@ -1,7 +1,7 @@
 import { defineCommand } from 'citty'
 import { exec } from '../../sdk/exec.ts'
 import { writeMasks } from '../emit.ts'
-import { action, warn } from '../report.ts'
+import { action, say, warn } from '../report.ts'
 import { ciArgs, cliContext, forArgs, isCiMode, keyEnvArgs, noteEmptyEnv, ownerArgs } from './_args.ts'
 import { KeyrackUsageError } from '../../domain/errors.ts'
 
@@ -9,7 +9,10 @@ export default defineCommand({
   meta: {
     name: 'exec',
     description: "run a command with the repo's keys in its environment only\n\n" +
-      'examples:\n  keyrack exec --for repo --env test -- npm test\n  keyrack exec --key XAI_API_KEY --env test -- ./script.sh',
+      "under an AI agent (or with --redact) the command's stdout and stderr are redacted: each granted secret,\n" +
+      'and its base64, hex, percent- and JSON-encoded forms, shows as [keyrack:KEY]\n\n' +
+      'examples:\n  keyrack exec --for repo --env test -- npm test\n  keyrack exec --key XAI_API_KEY --env test -- ./script.sh\n' +
+      '  keyrack exec --for repo --env test --redact -- npm test',
   },
   args: {
     ...forArgs,
@@ -17,6 +20,11 @@ export default defineCommand({
     ...ownerArgs,
     ...ciArgs,
     'strict-env': { type: 'boolean', description: "remove the repo's other keys from the child environment" },
+    redact: {
+      type: 'boolean',
+      description: "redact the command's output (default: the owner's policy, `keyrack policy`: under an AI agent)",
+      negativeDescription: "don't redact (refused when the policy says `redact: always`)",
+    },
   },
   run: action(async (args) => {
     const command = args._ as string[]
@@ -24,11 +32,14 @@ export default defineCommand({
     const ctx = cliContext(args)
     const { exitCode, signal } = await exec(ctx, {
       for: args.for as 'repo' | undefined, key: args.key, env: args.env, org: args.org, ci: isCiMode(args, ctx.env), strictEnv: args['strict-env'], command,
+      redact: args.redact,
       // before the command starts: masks first (on GitHub Actions the child's output is masked too), then warnings
-      onGranted: async (result) => {
+      onGranted: async (result, redaction) => {
         await writeMasks(ctx.env, result, 'stdout')
         for (const line of result.warnings) warn(line)
         noteEmptyEnv(result, args.for === 'repo')
+        if (redaction.redact && result.grants.length > 0) say(`the command's output is redacted (${redaction.because}): each secret shows as [keyrack:KEY]`)
+        for (const key of redaction.skipped) warn(`${key} is shorter than 4 bytes: too short to redact without masking ordinary output, so it is not redacted`)
       },
     })
     if (signal) {

@@ -22,5 +22,6 @@ export const commands: Record<string, Loader> = Object.assign(Object.create(null
   status: () => load(import('./status.ts')),
   doctor: () => load(import('./doctor.ts')),
   import: () => load(import('./import.ts')),
+  policy: () => load(import('./policy.ts')),
   completion: () => load(import('./completion.ts')),
 })
