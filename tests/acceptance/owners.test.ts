@@ -164,6 +164,7 @@ describe.skipIf(!hasTools)('two owners, one machine', () => {
       status: ['status'],
       doctor: ['doctor'],
       import: ['import', '--from', 'rhachet', '--dry-run'],
+      policy: ['policy'],
     }
     expect(Object.keys(everyCommand).sort()).toEqual(Object.keys(commands).filter((c) => c !== 'completion').sort())
     const before = box.files(box.keyrackHome).sort()
