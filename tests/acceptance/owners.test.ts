@@ -165,6 +165,7 @@ describe.skipIf(!hasTools)('two owners, one machine', () => {
       doctor: ['doctor'],
       import: ['import', '--from', 'rhachet', '--dry-run'],
       policy: ['policy'],
+      guard: ['guard', 'check'],
     }
     expect(Object.keys(everyCommand).sort()).toEqual(Object.keys(commands).filter((c) => c !== 'completion').sort())
     const before = box.files(box.keyrackHome).sort()

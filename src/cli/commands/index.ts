@@ -23,5 +23,6 @@ export const commands: Record<string, Loader> = Object.assign(Object.create(null
   doctor: () => load(import('./doctor.ts')),
   import: () => load(import('./import.ts')),
   policy: () => load(import('./policy.ts')),
+  guard: () => load(import('./guard.ts')),
   completion: () => load(import('./completion.ts')),
 })
