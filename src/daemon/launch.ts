@@ -163,19 +163,7 @@ async function spawnDaemon(command: string[], env: Env, readyTimeoutMs: number):
   } catch {
     // already closed
   }
-  if (outcome === 'ready') {
-    child.unref()
-    return child.pid
-  }
-  child.kill('SIGTERM')
-  child.unref()
-  if (outcome === 'timeout') {
-    throw new KeyrackError(`the keyrack daemon did not become ready within ${readyTimeoutMs / 1000}s`, {
-      exit: 'environment',
-      hint: ['keyrack doctor'],
-    })
-  }
-  return undefined
+  return settle(child, outcome, readyTimeoutMs)
 }
 
 /**
@@ -206,6 +194,15 @@ async function spawnDaemonNode(command: string[], env: Env, readyTimeoutMs: numb
   child.stdout.destroy()
   child.stderr.destroy()
   child.stdin.end()
+  return settle(child, outcome, readyTimeoutMs)
+}
+
+/** after the wait for `ready`: a ready daemon is let go (its pid returned); any other is stopped */
+function settle(
+  child: { pid?: number; kill(signal: 'SIGTERM'): unknown; unref(): void },
+  outcome: 'ready' | 'eof' | 'timeout',
+  readyTimeoutMs: number,
+): number | undefined {
   if (outcome === 'ready' && child.pid !== undefined) {
     child.unref()
     return child.pid
@@ -220,7 +217,6 @@ async function spawnDaemonNode(command: string[], env: Env, readyTimeoutMs: numb
   }
   return undefined
 }
-
 
 export interface DaemonMainOptions
   extends Pick<DaemonServerOptions, 'graceMs' | 'maxLifetimeMs' | 'watchIntervalMs' | 'sessionCheckMs' | 'connectionIdleMs'> {
