@@ -246,3 +246,51 @@ describe('a rhachet keyrack on a passphrase-protected ssh key', () => {
     }
   }, 60_000)
 })
+
+describe("the owner is created on rhachet's key", () => {
+  test("a missing .pub: the error gives the ssh-keygen line, and after running it the import goes through", () => {
+    const box = rhachetSandbox('import-nopub')
+    try {
+      const key = join(box.home, '.ssh', 'id_ed25519')
+      rmSync(`${key}.pub`)
+      const r = box.run(['import', '--from', 'rhachet'])
+      expect(r.code).toBe(2)
+      expect(r.stderr).toContain(`${key}.pub (the public half of rhachet's key) is missing`)
+      const fix = `ssh-keygen -y -f ${key} > ${key}.pub`
+      expect(r.stderr).toContain(`keyrack: hint: write it: \`${fix}\`, then run \`keyrack import --from rhachet\` again`)
+      expect(existsSync(join(box.keyrackHome, 'owner.human.json'))).toBe(false)
+      // the hint, pasted
+      expect(box.sh(fix).code).toBe(0)
+      const again = box.run(['import', '--from', 'rhachet'])
+      if (again.code !== 0) throw new Error(again.stderr)
+      expect(again.stderr).toContain('imported 3 keys (round trip verified)')
+    } finally {
+      box.cleanup()
+    }
+  }, 60_000)
+})
+
+describe('a key keyrack already holds with another secret', () => {
+  test('stops the import before anything is written; the hinted del, then import, takes rhachet\'s', () => {
+    const box = rhachetSandbox('import-conflict')
+    try {
+      expect(box.run(['import', '--from', 'rhachet']).code).toBe(0)
+      const changed = box.run(['set', '--key', 'SLACK_WEBHOOK', '--env', 'test', '--vault', 'os.direct', '--mech', 'PERMANENT_VIA_REPLICA', '--secret-stdin'], { input: 'https://hooks.example.invalid/changed-in-keyrack' })
+      expect(changed.code).toBe(0)
+      const manifest = readFileSync(join(box.keyrackHome, 'host.human.yml.age'))
+      const r = box.run(['import', '--from', 'rhachet'])
+      expect(r.code).toBe(2)
+      expect(r.stderr).toContain('keyrack already holds a different secret for example.test.SLACK_WEBHOOK; nothing was imported')
+      expect(readFileSync(join(box.keyrackHome, 'host.human.yml.age'))).toEqual(manifest)
+      const del = r.stderr.match(/to take rhachet's instead: (keyrack del [^,]+),/)?.[1]
+      expect(del).toBe('keyrack del --key SLACK_WEBHOOK --env test')
+      expect(box.run(del!.split(' ').slice(1)).code).toBe(0)
+      const again = box.run(['import', '--from', 'rhachet'])
+      expect(again.code).toBe(0)
+      expect(again.stderr).toContain('imported 1 key (round trip verified); 2 unchanged, 0 skipped')
+      expect(box.run(['get', '--key', 'SLACK_WEBHOOK', '--env', 'test', '--output', 'value']).stdout).toBe('https://hooks.example.invalid/T000/B000/direct-bbb\n')
+    } finally {
+      box.cleanup()
+    }
+  }, 60_000)
+})
