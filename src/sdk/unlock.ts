@@ -161,7 +161,7 @@ export async function unlockTarget(ctx: Context, target: Target, input: { durati
   const socketPath = daemonSocketPath(ctx)
   const { ensureDaemon } = await import('../daemon/launch.ts')
   const { connectDaemon } = await import('../daemon/client.ts')
-  const { started, pid } = await ensureDaemon({ owner: ctx.owner, socketPath, command: selfCommand(['__daemon', '--owner', ctx.owner]), env: { ...ctx.env, KEYRACK_SOCK: socketPath } })
+  const { started, pid } = await ensureDaemon({ owner: ctx.owner, socketPath, command: selfCommand(['__daemon', '--owner', ctx.owner], ctx.env), env: { ...ctx.env, KEYRACK_SOCK: socketPath } })
   const connection = await connectDaemon({ socketPath })
   if (!connection.ok) throw new KeyrackKeyAbsentError(`the daemon of owner '${ctx.owner}' did not answer at ${socketPath}`, ['run `keyrack doctor`'])
   try {

@@ -211,3 +211,18 @@ describe(`the daemon client's check on ${RUNTIME}`, () => {
     }
   })
 })
+
+describe(`what needs Bun says so on ${RUNTIME}`, () => {
+  test('unlock with neither bun nor the keyrack binary on PATH: a typed error naming both installs', { skip: RUNTIME === 'bun' && 'Bun runs the daemon itself' }, async () => {
+    const rack = await kit.createTestKeyrack({ allowlist: { test: ['K'] }, keys: { 'test.K': 'k-secret' }, vault: 'os.secure' })
+    try {
+      const error = await rejection(keyrack.unlock({ ...rack.options, environment: { ...rack.environment, PATH: '/usr/bin:/bin' }, for: 'repo', env: 'test' }))
+      assert.ok(error instanceof sdk.KeyrackError)
+      assert.match(error.message, /the keyrack daemon runs on Bun, and neither `bun` nor the `keyrack` binary is on PATH \(this is (Node|Deno)/)
+      assert.ok(error.hint.some((h) => h.includes('install.sh | sh')))
+      assert.equal((await keyrack.status(rack.options)).running, false)
+    } finally {
+      await rack.cleanup()
+    }
+  })
+})
