@@ -3,8 +3,6 @@
  * later steps through the `$GITHUB_ENV` file. Kept free of process globals: the caller passes
  * the env and the file path, so tests need no runner.
  */
-import { randomUUID } from 'node:crypto'
-import { open, readFile } from 'node:fs/promises'
 import { KeyrackUsageError } from '../domain/errors.ts'
 
 /** GitHub sets GITHUB_ACTIONS=true on every hosted and self-hosted runner */
@@ -95,7 +93,7 @@ function invalidEnvFile(file: string, line: number, what: string): KeyrackUsageE
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 /** a delimiter that occurs nowhere in the key or value, so the value cannot close its heredoc early */
-export function pickDelimiter(key: string, value: string, makeId: () => string = randomUUID): string {
+export function pickDelimiter(key: string, value: string, makeId: () => string = () => crypto.randomUUID()): string {
   for (let attempt = 0; attempt < 8; attempt++) {
     const delimiter = `ghadelimiter_${makeId()}`
     if (!key.includes(delimiter) && !value.includes(delimiter)) return delimiter
@@ -159,6 +157,8 @@ export async function appendGithubEnv(
 
   // a last line without its newline would swallow our first line into its value
   if (existing !== '' && !existing.endsWith('\n')) chunk = `\n${chunk}`
+  // loaded here, not at import: every command loads this module, few append to $GITHUB_ENV
+  const { open } = await import('node:fs/promises')
   const handle = await open(path, 'a', 0o600)
   try {
     await handle.appendFile(chunk, 'utf8')
@@ -171,6 +171,7 @@ export async function appendGithubEnv(
 
 async function readIfExists(path: string): Promise<string> {
   try {
+    const { readFile } = await import('node:fs/promises')
     return await readFile(path, 'utf8')
   } catch (error) {
     if (error instanceof Error && 'code' in error && error.code === 'ENOENT') return ''

@@ -11,6 +11,7 @@ import { KeyrackEnvironmentError, KeyrackUsageError } from '../domain/errors.ts'
 import type { Env } from '../context.ts'
 import { parseSlug, SHELL_NAME_PATTERN } from '../domain/names.ts'
 import { printable } from '../domain/printable.ts'
+import { isTerminal } from '../runtime/terminal.ts'
 import type { GetResult } from '../sdk/get.ts'
 
 export type OutputFormat = 'exports' | 'json' | 'value' | 'table' | 'github-env'
@@ -18,7 +19,7 @@ const FORMATS: OutputFormat[] = ['exports', 'json', 'value', 'table', 'github-en
 
 export function chooseOutput(requested: string | undefined, json?: boolean): OutputFormat {
   if (json) return 'json'
-  if (requested === undefined) return process.stdout.isTTY ? 'table' : 'exports'
+  if (requested === undefined) return isTerminal(1) ? 'table' : 'exports'
   if ((FORMATS as string[]).includes(requested)) return requested as OutputFormat
   throw new KeyrackUsageError(`unknown output format '${requested.slice(0, 20)}'`, [`use one of: ${FORMATS.map((f) => `--output ${f}`).join(', ')}`])
 }

@@ -13,10 +13,11 @@ import { escapeCommandData } from '../ci/github-actions.ts'
 import type { ArgsDef, CommandDef } from 'citty'
 import { KeyrackError } from '../domain/errors.ts'
 import { checkArgv, setArgvRules, type ArgvRules } from './argv.ts'
+import { isTerminal, writeFd } from '../runtime/terminal.ts'
 import { printable } from '../domain/printable.ts'
 import { KeyrackKeysUnavailableError } from '../sdk/errors.ts'
 
-const useColor = (): boolean => Boolean(process.stderr.isTTY) && !process.env.NO_COLOR
+const useColor = (): boolean => isTerminal(2) && !process.env.NO_COLOR
 const paint = (code: string, text: string): string => (useColor() ? `\u001b[${code}m${text}\u001b[0m` : text)
 
 /** where bugs are reported (the README's "Exit codes" section says the same) */
@@ -36,7 +37,7 @@ export const say = (line: string): void => emit('', line)
 
 /** writes to stdout and waits until it is handed off, so what follows cannot overtake it */
 export const writeStdout = (text: string): Promise<void> =>
-  text === '' ? Promise.resolve() : new Promise((resolve, reject) => void process.stdout.write(text, (error) => (error ? reject(error) : resolve())))
+  writeFd(1, text)
 export const warn = (line: string): void => {
   emit(`${paint('33', 'warning:')} `, line)
   // on GitHub Actions also as an annotation, so a reviewed exception or a stray key shows on the run page
@@ -91,7 +92,7 @@ export function action<A>(
       await fn(args, rawArgs)
     } catch (error) {
       process.exitCode = reportError(error)
-      if (options.shellCode && !process.stdout.isTTY && safely(() => options.shellCode!(args))) await writeStdout(failingShellCode(process.exitCode))
+      if (options.shellCode && !isTerminal(1) && safely(() => options.shellCode!(args))) await writeStdout(failingShellCode(process.exitCode))
     }
   }
   setArgvRules(run, options)

@@ -15,7 +15,8 @@
  * the host manifest (`unlock`, `list`); until then `get` says what it cannot know. A corrupt
  * or unsafe one is ignored, never trusted: it is derived data, and the next write replaces it.
  */
-import { createHash } from 'node:crypto'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js'
 import { existsSync } from 'node:fs'
 import { paths, type Context } from '../context.ts'
 import { isStoredPolicy, type StoredPolicy } from '../domain/policy.ts'
@@ -45,7 +46,8 @@ interface InventoryFile {
 
 const MAX_BYTES = 4 * 1024 * 1024
 
-export const slugHash = (slug: string): string => createHash('sha256').update(slug).digest('hex')
+/** sha256(slug), hex: the os.secure file name and the inventory key (noble, not node:crypto, which is slow to load) */
+export const slugHash = (slug: string): string => bytesToHex(sha256(utf8ToBytes(slug)))
 
 /** the owner's inventory, or null when there is none (or it cannot be trusted) */
 export function readInventory(ctx: Context): Inventory | null {

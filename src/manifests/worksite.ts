@@ -8,7 +8,6 @@
  * another user must not steer (or hang) keyrack for everyone who works below /tmp. The same
  * exceptions as git's apply: `git config --global --add safe.directory <dir>` (or `*`).
  */
-import { spawnSync } from 'node:child_process'
 import { lstatSync, realpathSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import type { Env } from '../context.ts'
@@ -73,6 +72,8 @@ function assertOwnWorksite(worksite: string, owned: { path: string; uid: number 
  * empty value resets the list. Spawns git only when a worksite is foreign, never on the usual path.
  */
 function isSafeDirectory(worksite: string, env: Env): boolean {
+  // node:child_process loads only here (a foreign worksite): importing it costs every `get` start-up time
+  const { spawnSync } = process.getBuiltinModule('node:child_process') as typeof import('node:child_process')
   const result = spawnSync('git', ['config', '--show-scope', '--get-all', 'safe.directory'], {
     cwd: '/',
     env: Object.fromEntries(Object.entries(env).filter(([name]) => name !== 'GIT_DIR' && name !== 'GIT_WORK_TREE')) as NodeJS.ProcessEnv,

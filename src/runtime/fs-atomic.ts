@@ -4,8 +4,8 @@
  */
 import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, chmodSync } from 'node:fs'
 import { dirname, basename, join } from 'node:path'
-import { randomBytes } from 'node:crypto'
 import { KeyrackVaultError } from '../domain/errors.ts'
+import { randomHex } from './random.ts'
 
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
   const temp = writeTempBeside(path, data, mode)
@@ -26,7 +26,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
 export function writeTempBeside(path: string, data: string | Uint8Array, mode = 0o600): string {
   const dir = dirname(path)
   ensurePrivateDir(dir)
-  const temp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`)
+  const temp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomHex(4)}`)
   const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode)
   try {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data

@@ -3,11 +3,11 @@
  * O_EXCL create holds the lock; the holder's pid is inside so a lock left by a crashed process
  * is detected (the pid no longer runs) and taken over.
  */
-import { randomBytes } from 'node:crypto'
 import { closeSync, constants, linkSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { KeyrackVaultError } from '../domain/errors.ts'
 import { ensurePrivateDir, removeFileIfExists } from './fs-atomic.ts'
+import { randomHex } from './random.ts'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -48,7 +48,7 @@ function holderPid(path: string): { pid: number | null; ino: number } | null {
  * So the file is moved aside atomically, and put back if it is not the one we judged stale.
  */
 function breakStaleLock(path: string, staleIno: number): void {
-  const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`
+  const aside = `${path}.stale-${process.pid}-${randomHex(4)}`
   try {
     renameSync(path, aside)
   } catch {

@@ -19,8 +19,7 @@ import { allowlistFor, type AllowlistedKey } from '../manifests/repo.ts'
 import { KeyrackKeysUnavailableError } from './errors.ts'
 import { hasRhachetKeyrack } from '../import/rhachet-paths.ts'
 import { resolveTargets, type Target } from './targets.ts'
-import { OwnerSession } from './session.ts'
-import { daemonSource, environmentSource, indexFreeSource, recordsSource, resolveChain, type Resolved, type Source } from './sources.ts'
+import { daemonSource, resolveChain, type Resolved, type Source } from './sources.ts'
 
 export type { KeyReport, KeyState } from '../domain/report.ts'
 
@@ -80,10 +79,16 @@ export async function get(ctx: Context, input: GetInput): Promise<GetResult> {
 
 /** the chain and the checks for keys already resolved against the repo manifest */
 export async function getTarget(ctx: Context, target: Target, input: Pick<GetInput, 'ci' | 'lenient' | 'strictEnv'>): Promise<GetResult> {
-  const session = new OwnerSession(ctx)
-  const sources: (() => Source)[] = input.ci
-    ? [() => environmentSource(ctx)]
-    : [() => daemonSource(ctx), () => indexFreeSource(ctx), () => recordsSource(ctx, session), () => environmentSource(ctx)]
+  // everything after the daemon loads only when the daemon did not answer for every key
+  const local = () => import('./local-sources.ts')
+  const sources: (() => Source | Promise<Source>)[] = input.ci
+    ? [async () => (await local()).environmentSource(ctx)]
+    : [
+        () => daemonSource(ctx),
+        async () => (await local()).indexFreeSource(ctx),
+        async () => (await local()).recordsSource(ctx),
+        async () => (await local()).environmentSource(ctx),
+      ]
   const resolved = await resolveChain(target.keys, sources)
   const ordered = target.keys.map((k) => toReport(ctx, k, resolved.get(k.key), target, input.ci === true))
 

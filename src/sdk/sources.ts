@@ -10,23 +10,14 @@
  *      and a key in no record is `absent`;
  *   4. the caller's environment — a key already exported (implicit passthrough).
  *
- * A source that is not needed is never built: a `get` the daemon answers whole loads no adapter.
+ * A source that is not needed is never built: a `get` the daemon answers whole loads no adapter,
+ * no registry and nothing of ./local-sources.ts (which would cost start-up time on every get).
  */
-import { existsSync } from 'node:fs'
-import { paths, type Context } from '../context.ts'
-import { KeyrackOwnerUninitializedError } from '../domain/errors.ts'
 import type { Grade } from '../domain/grade.ts'
 import type { Grant } from '../domain/grant.ts'
-import { hints } from '../domain/hints.ts'
-import { REPLICA_MECH } from '../domain/ids.ts'
-import { parseSlug } from '../domain/names.ts'
-import { hostManifestMissing, type HostManifest } from '../manifests/host.ts'
-import { readInventory } from '../manifests/inventory.ts'
 import type { AllowlistedKey } from '../manifests/repo.ts'
-import { accessOf, isIndexFree, isPassthrough } from '../vaults/vault.ts'
 import { lookupDaemon } from './daemon-lookup.ts'
-import { gradeOf, grantFromVault, toGrant } from './grant.ts'
-import type { OwnerSession } from './session.ts'
+import type { Context } from '../context.ts'
 
 export type Answer =
   | { state: 'granted'; grant: Grant; /** from the caller's environment, with no record of it */ implicit?: boolean }
@@ -55,13 +46,13 @@ export interface Resolved {
 }
 
 /** runs the chain: each source is asked only for the keys still pending */
-export async function resolveChain(keys: readonly AllowlistedKey[], sources: readonly (() => Source)[]): Promise<Map<string, Resolved>> {
+export async function resolveChain(keys: readonly AllowlistedKey[], sources: readonly (() => Source | Promise<Source>)[]): Promise<Map<string, Resolved>> {
   const granted = new Map<string, Resolved>()
   const best = new Map<string, Resolved>()
   for (const build of sources) {
     const pending = keys.filter((k) => !granted.has(k.key))
     if (pending.length === 0) break
-    const answers = await build().lookup(pending.flatMap((k) => k.slugs))
+    const answers = await (await build()).lookup(pending.flatMap((k) => k.slugs))
     for (const k of pending)
       for (const slug of k.slugs) {
         const answer = answers.get(slug)
@@ -91,85 +82,3 @@ export function daemonSource(ctx: Context): Source {
   }
 }
 
-export function indexFreeSource(ctx: Context): Source {
-  return {
-    name: 'index-free vaults',
-    async lookup(slugs) {
-      const answers = new Map<string, Answer>()
-      for (const vault of (await ctx.vaults.loadAll()).filter(isIndexFree)) {
-        for (const [slug, { secret, mech }] of await vault.lookup(ctx, slugs.filter((s) => !answers.has(s)))) {
-          // entries from before the mech was stored beside the secret were replicas
-          const grant = await toGrant(ctx, { slug, vault, mech: await ctx.mechs.load(mech ?? REPLICA_MECH), source: secret })
-          answers.set(slug, { state: 'granted', grant })
-        }
-      }
-      return answers
-    },
-  }
-}
-
-/**
- * The owner's records: the inventory (value-free, always readable), or the host manifest when
- * the identity opens without asking (and for keys whose exid only the host manifest holds).
- * Silent only when neither can be read (no inventory yet, identity locked): then nobody knows.
- */
-export function recordsSource(ctx: Context, session: OwnerSession): Source {
-  return {
-    name: 'records',
-    async lookup(slugs) {
-      const answers = new Map<string, Answer>()
-      try {
-        session.config()
-      } catch (error) {
-        if (!(error instanceof KeyrackOwnerUninitializedError)) throw error
-        for (const slug of slugs) answers.set(slug, { state: 'absent', reason: `owner '${ctx.owner}' has no keyrack yet`, uninitialized: true })
-        return answers
-      }
-      if (!existsSync(paths.hostManifest(ctx))) throw hostManifestMissing(ctx)
-      const canOpen = session.canOpenIdentity()
-      const inventory = readInventory(ctx)
-      let manifest: HostManifest | null = null
-      if (canOpen && (!inventory || slugs.some((s) => inventory.entry(s)?.exid))) manifest = await session.manifest()
-      if (!manifest && !inventory) return answers
-      await Promise.all(
-        slugs.map(async (slug) => {
-          const entry = manifest ? manifest.keys[slug] : inventory!.entry(slug)
-          if (!entry) return void answers.set(slug, { state: 'absent', reason: 'not in the host manifest' })
-          const [vault, mech] = await Promise.all([ctx.vaults.load(entry.vault), ctx.mechs.load(entry.mech)])
-          const recorded = { mech: mech.id, grade: gradeOf(vault, mech) }
-          const access = accessOf(vault)
-          if (access === 'unlock') return void answers.set(slug, { state: 'locked', reason: `set in ${vault.id}, not unlocked`, recorded })
-          if (access === 'identity' && !canOpen) return void answers.set(slug, { state: 'locked', reason: 'set, but not unlocked', recorded })
-          const exid = manifest ? (manifest.keys[slug]?.exid ?? null) : null
-          // only the (locked) host manifest knows where this one points
-          if (!manifest && inventory?.entry(slug)?.exid) return void answers.set(slug, { state: 'locked', reason: 'set, but not unlocked', recorded })
-          const grant = await grantFromVault(session, { slug, exid, vault, mech })
-          if (grant) return void answers.set(slug, { state: 'granted', grant })
-          const { key, env } = parseSlug(slug)
-          answers.set(slug, { state: 'locked', reason: `in the host manifest, but ${vault.id} returned nothing`, hint: [hints.set(ctx, { key, env, vault: vault.id, mech: entry.mech })] })
-        }),
-      )
-      return answers
-    },
-  }
-}
-
-/** keys already in the caller's environment: granted as plaintext replicas, marked implicit */
-export function environmentSource(ctx: Context): Source {
-  return {
-    name: 'environment',
-    async lookup(slugs) {
-      const answers = new Map<string, Answer>()
-      const present = slugs.filter((slug) => ctx.env[parseSlug(slug).key])
-      if (present.length === 0) return answers
-      const passthrough = (await ctx.vaults.loadAll()).find(isPassthrough)
-      if (!passthrough) return answers
-      const mech = await ctx.mechs.load(REPLICA_MECH)
-      for (const slug of present) {
-        const source = ctx.env[parseSlug(slug).key]!
-        answers.set(slug, { state: 'granted', implicit: true, grant: await toGrant(ctx, { slug, vault: passthrough, mech, source }) })
-      }
-      return answers
-    },
-  }
-}

@@ -1,7 +1,6 @@
 import { defineCommand } from 'citty'
 import { KeyrackUsageError } from '../../domain/errors.ts'
 import { get } from '../../sdk/get.ts'
-import { passphraseSource } from '../io.ts'
 import { emitGetResult } from '../emit.ts'
 import { chooseOutput, githubEnvFile } from '../render.ts'
 import { action } from '../report.ts'
@@ -29,7 +28,9 @@ export default defineCommand({
     // a passphrase only when asked for one: with --unlock (a prompt on a terminal, or the flags),
     // or given with --passphrase-fd/--passphrase-stdin for this one call. A plain get never prompts.
     const explicit = args['passphrase-fd'] !== undefined || args['passphrase-stdin'] === true
-    const ctx = cliContext(args, args.unlock || explicit ? passphraseSource(args) : undefined)
+    // io.ts (terminal input) loads only then: node:tty costs every get start-up time
+    const passphrase = args.unlock || explicit ? (await import('../io.ts')).passphraseSource(args) : undefined
+    const ctx = cliContext(args, passphrase)
     // checked before any key is looked up: no point granting keys that have nowhere to go
     const envFile = format === 'github-env' ? githubEnvFile(ctx.env) : undefined
     const ci = isCiMode(args, ctx.env)
