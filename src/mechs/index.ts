@@ -12,6 +12,8 @@ export { MECH_IDS, isMechId, type MechId } from '../domain/ids.ts'
 
 const BUILTIN: Partial<Record<MechId, () => Promise<Mech>>> = {
   PERMANENT_VIA_REPLICA: () => import('./permanent-via-replica.ts').then((m) => m.default),
+  PERMANENT_VIA_REFERENCE: () => import('./permanent-via-reference.ts').then((m) => m.default),
+  EPHEMERAL_VIA_SESSION: () => import('./ephemeral-via-session.ts').then((m) => m.default),
 }
 
 export interface MechRegistry {

@@ -29,6 +29,12 @@ export interface Mech {
   /** only vaults that name this mech in their `mechs` may hold its source (a session key: the daemon's memory only) */
   readonly dedicated?: boolean
   /**
+   * its source is asked for again at each unlock when the vault no longer holds it (a session
+   * key): `unlock` asks through ctx.prompt, one key after another, and skips it with the command
+   * that pipes it in when nobody can be asked
+   */
+  readonly typedAtUnlock?: boolean
+  /**
    * Guided `set`: asks the human (ctx.prompt) for the source, with guidance, and may prepare
    * things outside keyrack (an AWS profile). Absent: the source is the secret at a hidden
    * prompt, or `--exid`. With no ctx.prompt it throws KeyrackNoTerminalError naming the flags.

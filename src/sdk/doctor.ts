@@ -11,7 +11,7 @@ import { readRepoManifest } from '../manifests/repo.ts'
 import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
 import { runtimeName } from '../runtime/self.ts'
 import { findOnPath } from '../runtime/spawn.ts'
-import { daemonSocketPath } from './daemon-lookup.ts'
+import { daemonSocketPath } from '../daemon/owner.ts'
 
 export type CheckLevel = 'ok' | 'warn' | 'fail' | 'info'
 export interface DoctorCheck {

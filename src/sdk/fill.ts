@@ -107,7 +107,9 @@ async function guidedSet(ctx: Context, prompt: Prompt, k: FillPlanKey, choices: 
   if (k.requiredMech) say(`mech: ${k.requiredMech} (required by the repo manifest)`)
   else if (mechId) say(`mech: ${mechId} (--mech)`)
   if (!mechId) {
-    const mechs = await ctx.mechs.loadAll()
+    // only mechs that some vault of this build can hold (and that meet the repo's grade)
+    const mechs = []
+    for (const m of await ctx.mechs.loadAll()) if ((await vaultChoices(ctx, m.id, k.requiredGrade)).length > 0) mechs.push(m)
     const picked = await prompt.select(`how should ${k.key} become a usable key? (keyrack has no default mech)`, [
       ...mechs.map((m) => ({ value: m.id as string, label: `${m.id} — ${m.description}` })),
       { value: SKIP, label: `skip ${k.key} for now` },

@@ -146,7 +146,8 @@ function toReport(ctx: Context, k: AllowlistedKey, resolved: Resolved | undefine
   }
 }
 
-function absentReport(ctx: Context, k: AllowlistedKey, target: Target, answer: { reason: string; uninitialized?: boolean }): KeyReport {
+function absentReport(ctx: Context, k: AllowlistedKey, target: Target, answer: { reason: string; uninitialized?: boolean; hint?: string[] }): KeyReport {
+  if (answer.hint) return { key: k.key, env: k.env, slug: k.slugs[0]!, state: 'absent', reason: answer.reason, hint: answer.hint }
   const mech = k.spec.mech
   // a key the repo lists under env.all is meant to be set once, for every env
   const fromAll = target.manifest !== null && !target.manifest.envs.get(k.env)?.some((s) => s.key === k.key)

@@ -70,6 +70,8 @@ export function recordsSource(ctx: Context, session: OwnerSession = new OwnerSes
           const grant = await grantFromVault(session, { slug, exid, vault, mech })
           if (grant) return void answers.set(slug, { state: 'granted', grant })
           const { key, env } = parseSlug(slug)
+          // a passthrough key is recorded, but its secret is the caller's to bring
+          if (isPassthrough(vault)) return void answers.set(slug, { state: 'absent', reason: `set in ${vault.id}, but not in ${vault.where(ctx)}`, hint: [`export ${key} in the environment that runs keyrack (in CI: pass it in the step's \`env:\`)`] })
           answers.set(slug, { state: 'locked', reason: `in the host manifest, but ${vault.id} returned nothing`, hint: [hints.set(ctx, { key, env, vault: vault.id, mech: entry.mech })] })
         }),
       )

@@ -4,7 +4,7 @@
  */
 import type { Context } from '../context.ts'
 import { assertEnv, assertKey, ENV_ALL, parseSlug } from '../domain/names.ts'
-import { daemonSocketPath } from './daemon-lookup.ts'
+import { daemonSocketPath } from '../daemon/owner.ts'
 
 export interface RelockInput {
   key?: string

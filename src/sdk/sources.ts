@@ -16,7 +16,7 @@
 import type { Grade } from '../domain/grade.ts'
 import type { Grant } from '../domain/grant.ts'
 import type { AllowlistedKey } from '../manifests/repo.ts'
-import { lookupDaemon } from './daemon-lookup.ts'
+import { lookupDaemon } from '../daemon/owner.ts'
 import type { Context } from '../context.ts'
 
 export type Answer =
@@ -30,7 +30,7 @@ export type Answer =
       /** what the records say the key is, when they say: enough to check the repo's requirement without the secret */
       recorded?: { mech: string; grade: Grade }
     }
-  | { state: 'absent'; reason: string; /** the owner has no keyrack at all */ uninitialized?: boolean }
+  | { state: 'absent'; reason: string; /** the owner has no keyrack at all */ uninitialized?: boolean; /** replaces the set hint */ hint?: string[] }
 
 export interface Source {
   readonly name: string

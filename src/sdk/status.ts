@@ -1,7 +1,7 @@
 /** status: the owner's daemon (up/down, pid) and each unlocked slug with grade and time left — never a secret */
 import type { Context } from '../context.ts'
 import type { GrantSummary } from '../daemon/protocol.ts'
-import { daemonSocketPath } from './daemon-lookup.ts'
+import { daemonSocketPath } from '../daemon/owner.ts'
 
 /** an unlocked key as the daemon lists it (never a secret), with the time it has left */
 export interface StatusGrant extends GrantSummary {

@@ -18,15 +18,14 @@ import { KeyrackError, KeyrackKeyAbsentError, KeyrackKeyBlockedError, KeyrackNot
 import { canHold, type Grade } from '../domain/grade.ts'
 import { grantExpiry, type Grant } from '../domain/grant.ts'
 import { hints } from '../domain/hints.ts'
-import { ENV_SUDO } from '../domain/names.ts'
+import { ENV_SUDO, parseSlug } from '../domain/names.ts'
 import { hostManifestMissing, readHostManifest, type HostManifest } from '../manifests/host.ts'
 import { ensureInventory, readInventory } from '../manifests/inventory.ts'
 import type { AllowlistedKey } from '../manifests/repo.ts'
 import type { Mech } from '../mechs/mech.ts'
-import { selfCommand } from '../runtime/self.ts'
 import { accessOf, isBatch, isLockable, type Vault, type VaultKeyRef } from '../vaults/vault.ts'
 import type { GrantInput } from '../daemon/protocol.ts'
-import { daemonSocketPath } from './daemon-lookup.ts'
+import { putGrants } from '../daemon/owner.ts'
 import type { GetInput } from './get.ts'
 import { resolveTargets, type Target } from './targets.ts'
 import { gradeOf, toGrant } from './grant.ts'
@@ -119,6 +118,13 @@ export async function unlockTarget(ctx: Context, target: Target, input: { durati
   const now = ctx.now()
   const unlockUntil = now + durationMs
   const sources = await readSources(session, planned.filter((p) => !failed.has(p.vault)))
+  // keys typed at each unlock (session keys) that the vault no longer holds: ask, one at a time
+  const untyped = new Set<Planned>()
+  for (const p of planned) {
+    if (failed.has(p.vault) || sources.get(p) != null || !p.mech.typedAtUnlock) continue
+    if (ctx.prompt) sources.set(p, await ctx.prompt.secret(`${p.k.key} for env ${p.k.env} (kept in memory only, until this unlock ends)`))
+    else untyped.add(p)
+  }
   const grants: GrantInput[] = []
   const unlocked: UnlockedKey[] = []
   type Outcome = { p: Planned; error: KeyrackError } | { p: Planned; missing: true } | { p: Planned; grant: Grant }
@@ -134,6 +140,8 @@ export async function unlockTarget(ctx: Context, target: Target, input: { durati
   for (const outcome of minted) {
     const { k, slug, vault, mech } = outcome.p
     if ('error' in outcome) skip(k, `${vault.id}: ${outcome.error.message}${outcome.error.hint[0] ? `; ${outcome.error.hint[0]}` : ''}`)
+    else if ('missing' in outcome && untyped.has(outcome.p))
+      skip(k, `${mech.id} is typed at unlock, and there is no terminal here: run the unlock on a terminal, or pipe it in: \`printf %s "$SECRET" | ${hints.set(ctx, { key: k.key, env: slugEnv(slug), vault: vault.id, mech: mech.id })} --secret-stdin\``)
     else if ('missing' in outcome) skip(k, `${vault.id} holds nothing for ${slug}: ${hints.set(ctx, { key: k.key, env: k.env, vault: vault.id, mech: mech.id })}`)
     else {
       const grant = outcome.grant
@@ -158,17 +166,7 @@ export async function unlockTarget(ctx: Context, target: Target, input: { durati
   skipped.sort((a, b) => order.get(a.key)! - order.get(b.key)!)
   unlocked.sort((a, b) => order.get(a.key)! - order.get(b.key)!)
 
-  const socketPath = daemonSocketPath(ctx)
-  const { ensureDaemon } = await import('../daemon/launch.ts')
-  const { connectDaemon } = await import('../daemon/client.ts')
-  const { started, pid } = await ensureDaemon({ owner: ctx.owner, socketPath, command: selfCommand(['__daemon', '--owner', ctx.owner], ctx.env), env: { ...ctx.env, KEYRACK_SOCK: socketPath } })
-  const connection = await connectDaemon({ socketPath })
-  if (!connection.ok) throw new KeyrackKeyAbsentError(`the daemon of owner '${ctx.owner}' did not answer at ${socketPath}`, ['run `keyrack doctor`'])
-  try {
-    await connection.client.put(grants)
-  } finally {
-    connection.client.close()
-  }
+  const { socketPath, pid, started } = await putGrants(ctx, grants)
   return { owner: ctx.owner, socketPath, pid, started, unlocked, skipped }
 }
 
@@ -227,3 +225,6 @@ export function nothingAllowlisted(file: string, env: string): KeyrackNotAllowli
     `list the keys this repo needs under \`env.${env}:\` (or \`env.all:\`) in .agent/keyrack.yml, e.g. \`  - XAI_API_KEY\`, then run \`keyrack unlock --for repo --env ${env}\` again`,
   ])
 }
+
+/** the env a slug is stored under (an env.all key is stored once, under `all`) */
+const slugEnv = (slug: string): string => parseSlug(slug).env

@@ -11,10 +11,11 @@ const BUILTIN: Record<string, () => Promise<Vault>> = {
   'os.secure': () => import('./os.secure.ts').then((m) => m.default),
   'os.direct': () => import('./os.direct.ts').then((m) => m.default),
   'os.envvar': () => import('./os.envvar.ts').then((m) => m.default),
+  'os.daemon': () => import('./os.daemon.ts').then((m) => m.default),
 }
 
 /** vaults of SPEC §7 this build does not carry yet, so users get a precise answer */
-const PLANNED = ['os.keychain', '1password', 'aws.config', 'aws.iam.sso', 'aws.params', 'github.secrets', 'os.daemon']
+const PLANNED = ['os.keychain', '1password', 'aws.config', 'aws.iam.sso', 'aws.params', 'github.secrets']
 
 export interface VaultRegistry {
   /** every vault id this registry can load, in the order they are offered */

@@ -15,7 +15,7 @@ export const osEnvvarVault: PassthroughVault = {
   stores: ['secret'],
   mechs: ['PERMANENT_VIA_REPLICA'],
   passthrough: true,
-  where: () => 'the environment of each process that runs keyrack',
+  where: () => 'the environment keyrack runs in',
   async isAvailable() {
     return { available: true }
   },

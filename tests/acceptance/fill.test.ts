@@ -5,9 +5,9 @@
  * key, unlocks a locked one with a single passphrase prompt, and a cancel writes nothing.
  */
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from 'bun:test'
-import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { BIN, ensureBinary, Sandbox } from '../helpers/harness.ts'
+import { ensureBinary, Sandbox } from '../helpers/harness.ts'
+import { CTRL_C, ENTER, onTerminal } from '../helpers/pty.ts'
 import { missingTool, skipFor } from '../helpers/skips.ts'
 
 setDefaultTimeout(30_000)
@@ -79,64 +79,7 @@ describe('fill without a terminal', () => {
 
 // ---- on a terminal: a real pty, driven by python3 ----
 
-const PYTHON = Bun.which('python3')
 const noPty = skipFor('tool', 'fill on a terminal (python3 pty)', missingTool('python3'))
-
-/**
- * Spawns argv in a pty; for each step waits (after the previous match) for `expect` to appear,
- * then types `send`; then waits for the exit. Prints {ok, code, out, missing} as JSON.
- */
-const DRIVER = String.raw`
-import json, os, pty, select, sys, time
-spec = json.loads(sys.argv[1])
-pid, fd = pty.fork()
-if pid == 0:
-    os.chdir(spec['cwd'])
-    os.execve(spec['argv'][0], spec['argv'], spec['env'])
-buf, pos, code, missing = b'', 0, None, None
-deadline = time.time() + spec['timeout']
-def pump(wait):
-    global buf
-    r, _, _ = select.select([fd], [], [], wait)
-    if not r: return True
-    try: chunk = os.read(fd, 65536)
-    except OSError: return False
-    buf += chunk
-    return bool(chunk)
-for step in spec['steps']:
-    want = step['expect'].encode()
-    alive = True
-    while want not in buf[pos:] and time.time() < deadline and alive: alive = pump(0.05)
-    if want not in buf[pos:]:
-        missing = step['expect']; break
-    pos = buf.index(want, pos) + len(want)
-    time.sleep(0.2)
-    os.write(fd, step['send'].encode())
-while time.time() < deadline:
-    if not pump(0.05): break
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done: code = os.waitstatus_to_exitcode(status); break
-if code is None:
-    try:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if not done: os.kill(pid, 9); done, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-    except ChildProcessError: pass
-while pump(0): pass
-print(json.dumps({'ok': missing is None, 'code': code, 'out': buf.decode('utf8', 'replace'), 'missing': missing}))
-`
-
-const ENTER = '\r'
-const CTRL_C = '\u0003'
-
-function onTerminal(sb: Sandbox, args: string[], steps: { expect: string; send: string }[]): { ok: boolean; code: number; out: string; missing: string | null } {
-  const spec = { cwd: sb.repo, argv: [BIN, ...args], env: sb.env({ TERM: 'xterm' }), steps, timeout: 15 }
-  const r = spawnSync(PYTHON!, ['-c', DRIVER, JSON.stringify(spec)], { encoding: 'utf8', timeout: 20_000 })
-  if (r.status !== 0) throw new Error(`pty driver failed: ${r.stderr}`)
-  const result = JSON.parse(r.stdout)
-  sb.transcript.push(result.out)
-  return result
-}
 
 describe.skipIf(noPty)('fill on a terminal', () => {
   const sandboxes: Sandbox[] = []

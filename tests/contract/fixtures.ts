@@ -11,6 +11,11 @@ export interface VaultFixture {
   start(dir: string): Promise<{ env: Record<string, string | undefined>; stop?: () => Promise<void> }>
   /** a vault that reads its secret from elsewhere (os.envvar): put the secret where it will look */
   provide?(env: Record<string, string | undefined>, slug: string, secret: string): void
+  /**
+   * a vault that stores only references (`stores: ['exid']`): create an item holding `secret` in
+   * the vault's (fake) backend and return the reference to it, e.g. `op://Private/item/field`
+   */
+  reference?(env: Record<string, string | undefined>, secret: string): Promise<string>
 }
 
 /** vaults that need nothing outside keyrack: just a temp home */
@@ -23,4 +28,6 @@ export const fixtures: Record<string, VaultFixture> = {
     start: async () => ({ env: {} }),
     provide: (env, slug, secret) => void (env[parseSlug(slug).key] = secret),
   },
+  // the daemon starts in the suite's own XDG_RUNTIME_DIR; the suite relocks (stops) it at the end
+  'os.daemon': builtin,
 }

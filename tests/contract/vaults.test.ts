@@ -21,6 +21,7 @@ import { installHint } from '../../src/runtime/spawn.ts'
 import { init } from '../../src/sdk/init.ts'
 import { list } from '../../src/sdk/list.ts'
 import { del } from '../../src/sdk/del.ts'
+import { relock } from '../../src/sdk/relock.ts'
 import { set } from '../../src/sdk/set.ts'
 import { OwnerSession } from '../../src/sdk/session.ts'
 import { builtinVaults } from '../../src/vaults/index.ts'
@@ -57,6 +58,7 @@ for (const id of builtinVaults.ids) {
       if (!fixture) return
       dir = mkdtempSync(join(tmpdir(), `keyrack-contract-${id}-`))
       mkdirSync(join(dir, 'repo', '.git'), { recursive: true })
+      mkdirSync(join(dir, 'run'), { recursive: true, mode: 0o700 })
       const started = await fixture.start(dir)
       stop = started.stop
       const env: Record<string, string | undefined> = { HOME: dir, PATH: process.env.PATH, XDG_RUNTIME_DIR: join(dir, 'run'), ...started.env }
@@ -64,12 +66,21 @@ for (const id of builtinVaults.ids) {
       ctx = createContext({ home: join(dir, 'kr'), cwd: join(dir, 'repo'), environment: env, spawn })
       await init(ctx, { passphrase: false })
       vault = await builtinVaults.load(id)
-      mech = (await ctx.mechs.loadAll()).find((m) => m.source === 'secret' && canSource(vault, m))!
+      mech = (await ctx.mechs.loadAll()).find((m) => canSource(vault, m))!
     })
     afterAll(async () => {
+      // a vault that lives in the daemon leaves one running: stop it
+      if (ctx) await relock(ctx)
       await stop?.()
       if (dir) rmSync(dir, { recursive: true, force: true })
     })
+
+    /** what `set` is given for a secret: the secret itself, or (reference-only vaults) a pointer to it */
+    async function sourceFor(secret: string): Promise<{ secret: string } | { exid: string }> {
+      if (mech.source === 'secret') return { secret }
+      expect(fixture!.reference, `vault ${id} stores only references: its fixture needs reference()`).toBeDefined()
+      return { exid: await fixture!.reference!(ctx.env, secret) }
+    }
 
     test('has a contract fixture (tests/contract/fixtures.ts)', () => {
       expect(fixture, `vault ${id} is registered but has no fixture in tests/contract/fixtures.ts`).toBeDefined()
@@ -91,7 +102,7 @@ for (const id of builtinVaults.ids) {
         const slug = `acme.test.${name}`
         if (isLockable(vault)) await vault.unlock(session)
         fixture!.provide?.(ctx.env, slug, secret)
-        const { exid } = await vault.set(session, { slug, mech: mech.id, secret })
+        const { exid } = await vault.set(session, { slug, mech: mech.id, ...(await sourceFor(secret)), until: Date.now() + 600_000 })
         expect(await vault.get(session, { slug, exid })).toBe(secret)
         await vault.del(session, { slug, exid })
         if (isPassthrough(vault)) delete ctx.env[name]
@@ -104,7 +115,7 @@ for (const id of builtinVaults.ids) {
       const slugKey = 'SDK_KEY'
       const secret = 'contract-sdk-secret-2\nwith a second line'
       fixture!.provide?.(ctx.env, `acme.test.${slugKey}`, secret)
-      const result = await set(ctx, { key: slugKey, env: 'test', org: 'acme', vault: id, mech: mech.id, ...(isPassthrough(vault) ? {} : { secret }) })
+      const result = await set(ctx, { key: slugKey, env: 'test', org: 'acme', vault: id, mech: mech.id, ...(isPassthrough(vault) ? {} : await sourceFor(secret)) })
       expect(result).toMatchObject({ slug: 'acme.test.SDK_KEY', vault: id, mech: mech.id, grade: { protection: vault.protection, duration: mech.duration } })
       expect((await list(ctx)).keys.map((k) => [k.slug, k.vault])).toContainEqual(['acme.test.SDK_KEY', id])
       await del(ctx, { key: slugKey, env: 'test', org: 'acme' })
@@ -119,7 +130,7 @@ for (const id of builtinVaults.ids) {
       const install = installHint(vault.tool)!
       expect(availability.available === false && availability.hint.join('\n')).toContain(install)
       const session = new OwnerSession(bare)
-      const error = await vault.set(session, { slug: 'acme.test.NO_TOOL', mech: mech.id, secret: 'x' }).catch((e: unknown) => e)
+      const error = await vault.set(session, { slug: 'acme.test.NO_TOOL', mech: mech.id, secret: 'x', exid: 'x', until: Date.now() + 60_000 }).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(KeyrackVaultUnavailableError)
       expect((error as KeyrackVaultUnavailableError).hint.join('\n')).toContain(install)
     })

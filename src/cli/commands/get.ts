@@ -30,7 +30,9 @@ export default defineCommand({
     const explicit = args['passphrase-fd'] !== undefined || args['passphrase-stdin'] === true
     // io.ts (terminal input) loads only then: node:tty costs every get start-up time
     const passphrase = args.unlock || explicit ? (await import('../io.ts')).passphraseSource(args) : undefined
-    const ctx = cliContext(args, passphrase)
+    // --unlock may have to ask for keys typed at each unlock (EPHEMERAL_VIA_SESSION)
+    const prompt = args.unlock ? (await import('../prompt.ts')).ttyPrompt() : undefined
+    const ctx = { ...cliContext(args, passphrase), prompt }
     // checked before any key is looked up: no point granting keys that have nowhere to go
     const envFile = format === 'github-env' ? githubEnvFile(ctx.env) : undefined
     const ci = isCiMode(args, ctx.env)

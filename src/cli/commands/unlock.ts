@@ -4,6 +4,7 @@ import { passphraseSource } from '../io.ts'
 import { shellQuote } from '../render.ts'
 import { action, say, warn } from '../report.ts'
 import { cliContext, forArgs, keyEnvArgs, ownerArgs, passphraseArgs } from './_args.ts'
+import { ttyPrompt } from '../prompt.ts'
 
 export default defineCommand({
   meta: {
@@ -25,7 +26,8 @@ export default defineCommand({
     // the unlock process holds secrets for a moment: no core dumps, no ptrace by same-uid processes
     const { hardenProcess } = await import('../../daemon/harden.ts')
     hardenProcess()
-    const ctx = cliContext(args, passphraseSource(args))
+    // a terminal, when there is one, for keys typed at each unlock (EPHEMERAL_VIA_SESSION)
+    const ctx = { ...cliContext(args, passphraseSource(args)), prompt: ttyPrompt() }
     const result = await unlock(ctx, { for: args.for as 'repo' | undefined, key: args.key, env: args.env, org: args.org, duration: args.duration, idle: args.idle })
     for (const k of result.unlocked) say(`unlocked ${k.slug} (${k.grade.protection},${k.grade.duration}) until ${new Date(k.expiresAt).toISOString()}`)
     for (const s of result.skipped) warn(`${s.key}: ${s.reason}`)

@@ -1,0 +1,66 @@
+/**
+ * A real pseudo-terminal for acceptance tests, driven by a small python3 `pty` program: it waits for
+ * each expected prompt and types the answer, then waits for the exit. Tests that need it skip (with a
+ * warning) where python3 is missing.
+ */
+import { spawnSync } from 'node:child_process'
+import { BIN, type Sandbox } from './harness.ts'
+
+export const PYTHON = Bun.which('python3')
+
+/**
+ * Spawns argv in a pty; for each step waits (after the previous match) for `expect` to appear,
+ * then types `send`; then waits for the exit. Prints {ok, code, out, missing} as JSON.
+ */
+const DRIVER = String.raw`
+import json, os, pty, select, sys, time
+spec = json.loads(sys.argv[1])
+pid, fd = pty.fork()
+if pid == 0:
+    os.chdir(spec['cwd'])
+    os.execve(spec['argv'][0], spec['argv'], spec['env'])
+buf, pos, code, missing = b'', 0, None, None
+deadline = time.time() + spec['timeout']
+def pump(wait):
+    global buf
+    r, _, _ = select.select([fd], [], [], wait)
+    if not r: return True
+    try: chunk = os.read(fd, 65536)
+    except OSError: return False
+    buf += chunk
+    return bool(chunk)
+for step in spec['steps']:
+    want = step['expect'].encode()
+    alive = True
+    while want not in buf[pos:] and time.time() < deadline and alive: alive = pump(0.05)
+    if want not in buf[pos:]:
+        missing = step['expect']; break
+    pos = buf.index(want, pos) + len(want)
+    time.sleep(0.2)
+    os.write(fd, step['send'].encode())
+while time.time() < deadline:
+    if not pump(0.05): break
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done: code = os.waitstatus_to_exitcode(status); break
+if code is None:
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if not done: os.kill(pid, 9); done, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+    except ChildProcessError: pass
+while pump(0): pass
+print(json.dumps({'ok': missing is None, 'code': code, 'out': buf.decode('utf8', 'replace'), 'missing': missing}))
+`
+
+export const ENTER = '\r'
+export const CTRL_C = '\u0003'
+
+export function onTerminal(sb: Sandbox, args: string[], steps: { expect: string; send: string }[]): { ok: boolean; code: number; out: string; missing: string | null } {
+  const spec = { cwd: sb.repo, argv: [BIN, ...args], env: sb.env({ TERM: 'xterm' }), steps, timeout: 15 }
+  const r = spawnSync(PYTHON!, ['-c', DRIVER, JSON.stringify(spec)], { encoding: 'utf8', timeout: 20_000 })
+  if (r.status !== 0) throw new Error(`pty driver failed: ${r.stderr}`)
+  const result = JSON.parse(r.stdout)
+  sb.transcript.push(result.out)
+  return result
+}
+
