@@ -96,7 +96,8 @@ export async function unlockTarget(ctx: Context, target: Target, input: { durati
     }
     const [vault, mech] = await Promise.all([ctx.vaults.load(found.vault), ctx.mechs.load(found.mech)])
     const grade = gradeOf(vault, mech)
-    if (accessOf(vault) === 'open') skip(k, `${vault.id} needs no unlock: \`keyrack get\` reads it directly`)
+    // readable by get with no unlock — unless its pointer lives only in the (encrypted) host manifest
+    if (accessOf(vault) === 'open' && found.exid === null) skip(k, `${vault.id} needs no unlock: \`keyrack get\` reads it directly`)
     else if (!canHold(DAEMON_GRADE, grade)) skip(k, `a ${grade.duration} key is never cached`)
     else planned.push({ k, slug: found.slug, vault, mech, exid: found.exid })
   }

@@ -4,8 +4,8 @@
  * read in one call" can be asserted. Register it next to the built-ins with
  * `vaultRegistry({ ...BUILTIN, 'test.memory': async () => vault })` and pass that as `vaults`.
  */
-import { KeyrackKeyLockedError } from '../../src/domain/errors.ts'
-import type { BatchVault, LockableVault } from '../../src/vaults/vault.ts'
+import { KeyrackKeyLockedError, KeyrackVaultError } from '../../src/domain/errors.ts'
+import type { BatchVault, LockableVault, Vault } from '../../src/vaults/vault.ts'
 
 export interface MemoryVault extends LockableVault, BatchVault {
   readonly items: Map<string, string>
@@ -55,6 +55,37 @@ export function memoryVault(id = 'test.memory'): MemoryVault {
     },
     async del(_session, { slug }) {
       items.delete(slug)
+    },
+  }
+}
+
+export interface ReferenceVault extends Vault {
+  /** the backend's items: reference → secret (what `op read` would answer) */
+  readonly items: Map<string, string>
+}
+
+/** a vault that stores only pointers (`stores: ['exid']`), resolved at get like `op read <ref>` */
+export function referenceVault(id = 'test.ref'): ReferenceVault {
+  const items = new Map<string, string>()
+  return {
+    id,
+    protection: 'encrypted',
+    description: 'an in-memory test vault that holds references only',
+    stores: ['exid'],
+    items,
+    where: () => 'the test backend',
+    async isAvailable() {
+      return { available: true }
+    },
+    async set(_session, { exid }) {
+      if (!exid) throw new KeyrackVaultError(`${id} stores references only`, [])
+      return { exid }
+    },
+    async get(_session, { exid }) {
+      return exid === null ? null : (items.get(exid) ?? null)
+    },
+    async del() {
+      // the item belongs to the backend; keyrack only forgets the pointer
     },
   }
 }

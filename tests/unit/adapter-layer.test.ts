@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createContext, type Context, type ContextOptions } from '../../src/context.ts'
+import type { KeyrackError } from '../../src/domain/errors.ts'
 import { KeyrackKeysUnavailableError } from '../../src/sdk/errors.ts'
 import { get } from '../../src/sdk/get.ts'
 import { init } from '../../src/sdk/init.ts'
@@ -18,7 +19,7 @@ import { set } from '../../src/sdk/set.ts'
 import { unlock } from '../../src/sdk/unlock.ts'
 import { vaultRegistry } from '../../src/vaults/index.ts'
 import type { Vault } from '../../src/vaults/vault.ts'
-import { memoryVault } from '../fakes/memory-vault.ts'
+import { memoryVault, referenceVault } from '../fakes/memory-vault.ts'
 
 setDefaultTimeout(60_000)
 
@@ -26,16 +27,19 @@ const dir = mkdtempSync(join(tmpdir(), 'keyrack-layer-'))
 const repo = join(dir, 'repo')
 mkdirSync(join(repo, '.git'), { recursive: true })
 mkdirSync(join(repo, '.agent'), { recursive: true })
-writeFileSync(join(repo, '.agent', 'keyrack.yml'), ['org: acme', 'env.test:', '  - MEM_ONE', '  - MEM_TWO', '  - MEM_THREE', '  - SEC_ONE', '  - SEC_TWO', '  - FROM_ENV', '  - NEVER_SET', ''].join('\n'))
+writeFileSync(join(repo, '.agent', 'keyrack.yml'), ['org: acme', 'env.test:', '  - MEM_ONE', '  - MEM_TWO', '  - MEM_THREE', '  - SEC_ONE', '  - SEC_TWO', '  - FROM_ENV', '  - NEVER_SET', 'env.prep:', '  - BY_REF', ''].join('\n'))
 const runtime = join(dir, 'run')
 mkdirSync(runtime, { recursive: true, mode: 0o700 })
 
 const memory = memoryVault()
+const refs = referenceVault()
+refs.items.set('ref://team/api-key', 'referenced-secret-1')
 const vaults = vaultRegistry({
   'os.secure': () => import('../../src/vaults/os.secure.ts').then((m) => m.default as Vault),
   'os.direct': () => import('../../src/vaults/os.direct.ts').then((m) => m.default as Vault),
   'os.envvar': () => import('../../src/vaults/os.envvar.ts').then((m) => m.default as Vault),
   'test.memory': async () => memory,
+  'test.ref': async () => refs,
 })
 const PASS = 'layer-pass-1'
 let asked = 0
@@ -131,5 +135,34 @@ describe('a passphrase-protected owner, before any unlock', () => {
     const text = readFileSync(join(dir, 'kr', 'inventory.human.json'), 'utf8')
     for (const needle of ['MEM_ONE', 'acme', 'secret', 'from-the-environment']) expect(text).not.toContain(needle)
     expect(Object.keys(JSON.parse(text).keys)).toHaveLength(6)
+  })
+})
+
+describe('PERMANENT_VIA_REFERENCE with a vault that stores only references', () => {
+  test('set takes the pointer (--exid), proves it resolves, and refuses one that does not', async () => {
+    const human = make({ passphrase })
+    const bad = await set(human, { key: 'BY_REF', env: 'prep', vault: 'test.ref', mech: 'PERMANENT_VIA_REFERENCE', exid: 'ref://team/missing' }).catch((e: unknown) => e)
+    expect((bad as Error).message).toContain("the round trip through test.ref failed at step 'compare': test.ref returned nothing")
+    const missingExid = await set(human, { key: 'BY_REF', env: 'prep', vault: 'test.ref', mech: 'PERMANENT_VIA_REFERENCE' }).catch((e: unknown) => e)
+    expect((missingExid as Error).message).toBe('PERMANENT_VIA_REFERENCE stores a reference: say which item with `--exid`')
+    const result = await set(human, { key: 'BY_REF', env: 'prep', vault: 'test.ref', mech: 'PERMANENT_VIA_REFERENCE', exid: 'ref://team/api-key' })
+    expect(result).toMatchObject({ slug: 'acme.prep.BY_REF', vault: 'test.ref', grade: { protection: 'encrypted', duration: 'permanent' } })
+    // a replica cannot be kept in a reference vault, nor a reference in os.secure
+    const misplaced = (await set(human, { key: 'BY_REF', env: 'prep', vault: 'os.secure', mech: 'PERMANENT_VIA_REFERENCE', exid: 'x' }).catch((e: unknown) => e)) as KeyrackError
+    expect(misplaced.message).toBe('mech PERMANENT_VIA_REFERENCE cannot take its source from vault os.secure')
+    expect(misplaced.hint).toEqual(['use one of: --vault test.ref'])
+  })
+
+  test('only the host manifest knows the pointer: locked without the passphrase, unlocked with it (asked once)', async () => {
+    await relock(make())
+    const error = (await get(make(), { key: 'BY_REF', env: 'prep' }).catch((e: unknown) => e)) as KeyrackKeysUnavailableError
+    expect(error.report[0]).toMatchObject({ state: 'locked', reason: 'set, but not unlocked' })
+    asked = 0
+    const result = await unlock(make({ passphrase }), { key: 'BY_REF', env: 'prep' })
+    expect(asked).toBe(1)
+    expect(result.unlocked.map((k) => [k.key, k.mech, k.vault])).toEqual([['BY_REF', 'PERMANENT_VIA_REFERENCE', 'test.ref']])
+    expect((await get(make(), { key: 'BY_REF', env: 'prep' })).grants[0]!.key.secret).toBe('referenced-secret-1')
+    // the inventory knows it has an exid, never the exid itself
+    expect(readFileSync(join(dir, 'kr', 'inventory.human.json'), 'utf8')).not.toContain('ref://')
   })
 })
