@@ -20,6 +20,7 @@ import { removeFileIfExists } from '../runtime/fs-atomic.ts'
 import { withLock } from '../runtime/lock.ts'
 import { canSource, type Vault } from '../vaults/vault.ts'
 import { hints } from '../domain/hints.ts'
+import { SUGGESTED_VAULT } from '../domain/ids.ts'
 import { OwnerSession } from './session.ts'
 
 export interface ImportInput {
@@ -192,7 +193,10 @@ async function planKey(
     return skip('the slug is not a keyrack name (<org>.<env>.<KEY>)')
   }
   const mechIds: readonly string[] = ctx.mechs.ids
-  const setHint = hints.set(ctx, { key: parts.key, env: parts.env, mech: mechIds.includes(host.mech) ? host.mech : undefined })
+  // name the mech in the hint only when the vault the hint names can hold its source
+  const suggested = await ctx.vaults.load(SUGGESTED_VAULT)
+  const mechFits = mechIds.includes(host.mech) && canSource(suggested, await ctx.mechs.load(host.mech))
+  const setHint = hints.set(ctx, { key: parts.key, env: parts.env, mech: mechFits ? host.mech : undefined })
   if (!ctx.vaults.ids.includes(host.vault))
     return skip(`vault ${host.vault} is not in keyrack yet (it has ${ctx.vaults.ids.join(', ')})`, [`keep using rhachet for it, or store it in a keyrack vault: ${setHint}`])
   if (!mechIds.includes(host.mech))
