@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Before `npm test`: the suite drives real tools (the age CLI for interop, ssh-keygen for ssh
-# identities, git for worksites, setpriv/useradd for the second-user daemon checks, zsh and python3
-# for the shell and terminal tests, curl for install.sh). Install
+# identities, git for worksites, setpriv/useradd for the second-user daemon checks, zsh, fish and
+# python3 for the shell, README and terminal tests, curl for install.sh). Install
 # the missing ones with apt-get when we can (root on Debian/Ubuntu); otherwise say what to install.
 set -euo pipefail
 need=()
@@ -14,6 +14,7 @@ command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v zsh >/dev/null 2>&1 || need+=(zsh)          # `source <(keyrack …)` is tested in bash and zsh
+command -v fish >/dev/null 2>&1 || need+=(fish)        # the README's fish completion line is run
 command -v python3 >/dev/null 2>&1 || need+=(python3)  # pseudo-terminal drivers (prompts, help width, doc tests)
 command -v curl >/dev/null 2>&1 || need+=(curl)      # install.sh downloads releases
 [ ${#need[@]} -eq 0 ] && exit 0

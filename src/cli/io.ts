@@ -136,13 +136,16 @@ function nonEmpty(passphrase: string, where: string, hint: string): string {
   return passphrase
 }
 
-/** the secret for `set`: `--secret-stdin`, else a hidden prompt on a terminal, else an error */
-export async function readSecret(args: { 'secret-stdin'?: boolean }, key: string): Promise<string> {
+/**
+ * The secret for `set`: `--secret-stdin`, else a hidden prompt on a terminal, else an error whose
+ * hint is `command` (the user's `keyrack set …`, without the secret) with the secret piped in.
+ */
+export async function readSecret(args: { 'secret-stdin'?: boolean }, key: string, command: string): Promise<string> {
   if (args['secret-stdin']) return readStdin()
   // the secret itself is typed only on stdin's own terminal: never mixed with piped input
   if (isInteractive()) return readHidden(`keyrack: secret for ${key} (input hidden): `)
   throw new KeyrackNoTerminalError('no terminal to type the secret in, and no `--secret-stdin`', [
-    `pipe it in: \`printf %s "$SECRET" | keyrack set --key ${key} … --secret-stdin\` (or run on a terminal)`,
+    `pipe it in: \`printf %s "$SECRET" | ${command} --secret-stdin\` (or run on a terminal)`,
   ])
 }
 

@@ -184,6 +184,9 @@ function noTerminal(plan: FillPlan): KeyrackNoTerminalError {
     ...plan.keys.filter((k) => k.maybeAbsent && k.setCommand).map((k) => `if ${k.key} was never set: \`${k.setCommand}\``),
     ...plan.keys.filter((k) => k.action === 'replace').flatMap((k) => k.hint.map((line) => `${k.key}: ${line}`)),
     ...(mechUnknown ? ['choose the mech: `keyrack set --help` lists them (e.g. PERMANENT_VIA_REPLICA for keys with no short-lived alternative)'] : []),
-    `or run \`${fillCommand(plan)}\` on a terminal; scripts pipe each secret in: \`printf %s "$SECRET" | keyrack set … --secret-stdin\``,
+    `or run \`${fillCommand(plan)}\` on a terminal; scripts pipe each secret into its set command with \`--secret-stdin\`${firstSet(plan) ? `, e.g. \`printf %s "$SECRET" | ${firstSet(plan)} --secret-stdin\`` : ''}`,
   ])
 }
+
+/** a complete `keyrack set …` of the plan (no placeholder), to show how a script pipes a secret in */
+const firstSet = (plan: FillPlan): string | undefined => plan.keys.find((k) => k.action === 'set' && k.setCommand && !k.setCommand.includes('<'))?.setCommand

@@ -114,7 +114,7 @@ describe('--help of every command', () => {
     const examples = examplesAt < 0 ? [] : lines.slice(examplesAt + 1).filter(Boolean)
     if (c.words.length > 0 && !c.group) expect(examples.length).toBeGreaterThan(0)
     for (const example of examples)
-      for (const words of keyrackInvocations(example)) expect({ example, problem: await checkInvocation(words, registry) }).toEqual({ example, problem: null })
+      for (const words of keyrackInvocations(example)) expect({ example, problem: checkInvocation(words, registry) }).toEqual({ example, problem: null })
   })
 
   test('the same help from `keyrack help CMD`, `keyrack CMD -h` and `keyrack CMD --help`', () => {

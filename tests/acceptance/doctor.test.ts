@@ -30,7 +30,8 @@ describe('keyrack doctor', () => {
   test('a group/other-readable keyrack home fails with the chmod fix', () => {
     chmodSync(box.keyrackHome, 0o755)
     const r = box.run(['doctor'])
-    expect(r.code).toBe(1)
+    // a failed check is the machine's state (exit 9), never exit 1, which means a bug
+    expect(r.code).toBe(9)
     expect(r.stderr).toContain(`chmod 700 ${box.keyrackHome}`)
     chmodSync(box.keyrackHome, 0o700)
   })
@@ -38,7 +39,7 @@ describe('keyrack doctor', () => {
   test('an invalid repo manifest is reported, not thrown', () => {
     box.writeRepoManifest('org: acme\nkeys:\n  API_KEY: x\n')
     const r = box.run(['doctor'])
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(9)
     expect(r.stdout).toMatch(/repo manifest\s+fail\s+\.agent\/keyrack\.yml:2:1/)
   })
 })

@@ -49,7 +49,8 @@ export function keyrackInvocations(line: string): string[][] {
     let word = ''
     let inWord = false
     const end = () => {
-      if (inWord && !/^\d*[<>]/.test(word)) words.push(word)
+      // `3<file`, `2>/dev/null` are redirections; `<org>` is a placeholder the user fills in
+      if (inWord && (!/^\d*[<>]/.test(word) || /^<[\w-]+>$/.test(word))) words.push(word)
       word = ''
       inWord = false
     }
@@ -91,11 +92,11 @@ export function keyrackInvocations(line: string): string[][] {
 }
 
 /**
- * Checks one invocation (the words after `keyrack`) statically: the command exists and takes
- * these flags and arguments. Returns the problem in words, or null when it parses.
+ * Checks one invocation (the words after `keyrack`) statically against the registry
+ * (`allCommands()`): the command exists and takes these flags and arguments. Returns the problem
+ * in words, or null when it parses.
  */
-export async function checkInvocation(words: string[], registry?: CommandEntry[]): Promise<string | null> {
-  const all = registry ?? (await allCommands())
+export function checkInvocation(words: string[], all: CommandEntry[]): string | null {
   let argv = [...words]
   // `keyrack --owner NAME cmd …` is allowed (the one global flag)
   if (argv[0] === '--owner') argv = [...argv.slice(2, 3), ...argv.slice(0, 2), ...argv.slice(3)]
@@ -117,4 +118,20 @@ export async function checkInvocation(words: string[], registry?: CommandEntry[]
   } catch (error) {
     return `\`keyrack ${words.join(' ')}\`: ${(error as Error).message}`
   }
+}
+
+/**
+ * Every `keyrack …` command that a transcript (keyrack's stderr) offers as a next step, checked
+ * statically: the problems found, e.g. a hint naming a flag that does not exist.
+ */
+export function hintProblems(transcript: string[], all: CommandEntry[]): string[] {
+  const problems: string[] = []
+  for (const text of transcript)
+    for (const line of text.split('\n').filter((l) => /^keyrack: (hint|next|then)/.test(l)))
+      for (const quoted of line.match(/`[^`]*\bkeyrack [^`]*`/g) ?? [])
+        for (const words of keyrackInvocations(quoted.slice(1, -1))) {
+          const problem = checkInvocation(words, all)
+          if (problem) problems.push(`${line}\n    ${problem}`)
+        }
+  return [...new Set(problems)]
 }

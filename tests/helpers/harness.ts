@@ -8,8 +8,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createRuntimeDir } from './runtime-dir.ts'
+import { allCommands, hintProblems } from './commands.ts'
 
 export const ROOT = resolve(import.meta.dir, '..', '..')
+const registry = await allCommands()
 /** the binary under test; KEYRACK_TEST_BIN points the suites at another build (e.g. a mutant) */
 export const BIN = process.env.KEYRACK_TEST_BIN || join(ROOT, 'dist', 'keyrack')
 
@@ -190,6 +192,10 @@ export class Sandbox {
       } catch {}
     }
     rmSync(this.dir, { recursive: true, force: true })
+    // every `keyrack …` command keyrack offered as a next step in this sandbox must parse
+    // (issue 9: a hint that names a missing flag fails the suite, whichever test produced it)
+    const problems = hintProblems(this.transcript, registry)
+    if (problems.length) throw new Error(`keyrack printed hint commands it would refuse:\n${problems.join('\n')}`)
   }
 }
 

@@ -51,7 +51,10 @@ complete -F _keyrack keyrack
 function zsh(table: Record<string, string[]>): string {
   return `#compdef keyrack
 # keyrack zsh completion: eval "$(keyrack completion zsh)"
-${bash(table).replace(/^# keyrack bash completion.*\n/, '')}`.replace('complete -F _keyrack keyrack', 'autoload -U +X bashcompinit && bashcompinit\ncomplete -F _keyrack keyrack')
+${bash(table).replace(/^# keyrack bash completion.*\n/, '')}`
+    // bashcompinit needs zsh's completion system (compdef): load it when the user's zshrc has not
+    // (-i: skip insecure directories silently rather than prompt in the middle of a shell's start)
+    .replace('complete -F _keyrack keyrack', '(( $+functions[compdef] )) || { autoload -Uz compinit && compinit -i }\nautoload -U +X bashcompinit && bashcompinit\ncomplete -F _keyrack keyrack')
 }
 
 function fish(table: Record<string, string[]>): string {

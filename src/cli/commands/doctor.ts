@@ -1,4 +1,5 @@
 import { defineCommand } from 'citty'
+import { EXIT_CODES } from '../../domain/errors.ts'
 import { doctor } from '../../sdk/doctor.ts'
 import { VERSION } from '../../domain/version.ts'
 import { table } from '../render.ts'
@@ -19,6 +20,7 @@ export default defineCommand({
       process.stdout.write(table(['CHECK', 'STATUS', 'DETAIL'], checks.map((c) => [c.name, c.level, c.detail])))
       for (const c of checks) if (c.fix && c.level !== 'info' && c.level !== 'ok') hint(`${c.name}: ${c.fix}`)
     }
-    if (checks.some((c) => c.level === 'fail')) process.exitCode = 1
+    // a failed check is the machine's state, not a bug in keyrack (exit 1 is kept for those)
+    if (checks.some((c) => c.level === 'fail')) process.exitCode = EXIT_CODES.environment
   }),
 })

@@ -52,7 +52,7 @@ const add = defineCommand({
 const remove = defineCommand({
   meta: {
     name: 'recipients remove',
-    description: "remove a backup key and re-encrypt the owner's files without it\n\nexamples:\n  keyrack recipients remove age1…\n  keyrack recipients remove ~/.ssh/id_ed25519_backup.pub --owner seaturtle",
+    description: "remove a backup key and re-encrypt the owner's files without it\n\nexamples:\n  keyrack recipients remove \"$(age-keygen -y backup.txt)\"\n  keyrack recipients remove ~/.ssh/id_ed25519_backup.pub --owner seaturtle",
   },
   args: { ...keyArgs, ...ownerArgs, json: { type: 'boolean', description: 'print JSON' }, ...passphraseArgs },
   run: action(async (args) => {
@@ -70,7 +70,7 @@ export default defineCommand({
   meta: {
     name: 'recipients',
     description: "who can decrypt the owner's host manifest and os.secure secrets (its own key + backup keys)\n\n" +
-      'examples:\n  keyrack recipients list\n  keyrack recipients add age1…\n  keyrack recipients remove age1…',
+      'examples:\n  keyrack recipients list\n  keyrack recipients add "$(age-keygen -y backup.txt)"\n  keyrack recipients remove "$(age-keygen -y backup.txt)"',
   },
   // `keyrack recipients` alone lists
   default: 'list',

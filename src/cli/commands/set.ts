@@ -42,7 +42,10 @@ export default defineCommand({
     // validate everything that needs no secret first, so nobody types a secret into a doomed command
     const plan = await resolveSetPlan(ctx, input)
     if (plan.mech.ask && !args.exid && !args['secret-stdin']) Object.assign(input, await plan.mech.ask(ctx, { key: plan.key, env: plan.env }))
-    else if (plan.needs === 'secret') input.secret = await readSecret(args, args.key)
+    else if (plan.needs === 'secret') {
+      const command = ['keyrack set', `--key ${args.key}`, `--env ${args.env}`, `--vault ${args.vault}`, args.mech && `--mech ${args.mech}`, args.org && `--org ${args.org}`, args.owner && `--owner ${args.owner}`]
+      input.secret = await readSecret(args, args.key, command.filter(Boolean).join(' '))
+    }
     const result = await set(ctx, input)
     for (const line of result.warnings) warn(line)
     say(`set ${result.slug} in ${result.vault} via ${result.mech} (grade ${result.grade.protection},${result.grade.duration}); round trip verified`)

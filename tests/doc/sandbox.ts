@@ -1,0 +1,273 @@
+/**
+ * The scratch machine the doc tests run README blocks on: a HOME with `keyrack` in
+ * `~/.local/bin` (as install.sh puts it), a git repo at `~/code/my-repo` (remote
+ * `git@github.com:ehmpathy/my-repo.git`, a package.json whose `npm test` needs XAI_API_KEY), a
+ * private runtime dir for the daemon, and named fixtures that put the machine in a state (an
+ * initialized owner, the README's manifest, keys set, keys unlocked…).
+ *
+ * Fixtures are built once and snapshotted (the sandbox always lives at the same path, so the
+ * absolute paths keyrack writes stay valid), then restored for each block in a few ms.
+ * Add a fixture to FIXTURES to give README sections new starting states (fake-op, fake-aws…).
+ */
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
+import { chmodSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { BIN, daemonPidsUnder } from '../helpers/harness.ts'
+import type { Command, DocBlock } from './markdown.ts'
+
+/** the passphrase the simulated human types for every identity and ssh key */
+export const PASSPHRASE = 'correct horse battery staple'
+/** what the simulated human types at `secret for KEY (input hidden):` */
+export const typedSecret = (key: string): string => `doctest-typed-${key}`
+
+const TERMINAL = resolve(import.meta.dir, 'terminal.py')
+
+export interface Fixture {
+  /** what the state is, for docs/contributing.md and failure messages */
+  about: string
+  /** puts the sandbox in this state (runs after the fixtures listed before it) */
+  apply(box: DocSandbox): void
+  /** false for live state (a running daemon), which is re-applied for every block, never snapshotted */
+  snapshot?: boolean
+}
+
+export interface LineResult {
+  command: Command
+  code: number | null
+}
+
+export interface BlockRun {
+  lines: LineResult[]
+  transcript: string
+  /** false when the block did not finish in time */
+  finished: boolean
+}
+
+export class DocSandbox {
+  readonly base = mkdtempSync(join(tmpdir(), 'kr-doc-'))
+  readonly root = join(this.base, 'box')
+  readonly home = join(this.root, 'home')
+  readonly repo = join(this.home, 'code', 'my-repo')
+  readonly runtimeDir = join(this.root, 'run')
+  /** the README's repo manifest (the block marked `<!-- doctest: repo-manifest -->`) */
+  repoManifest = ''
+  private readonly snapshots = new Map<string, string>()
+  private readonly passphraseFile = join(this.base, 'passphrase')
+
+  constructor() {
+    writeFileSync(this.passphraseFile, `${PASSPHRASE}\n`, { mode: 0o600 })
+  }
+
+  /** the environment of the user's shell: HOME, ~/.local/bin on PATH, nothing of the test runner's */
+  env(extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      PATH: `${join(this.home, '.local', 'bin')}:${process.env.PATH}`,
+      HOME: this.home,
+      USER: process.env.USER ?? 'root',
+      LANG: 'C.UTF-8',
+      TERM: 'xterm',
+      NO_COLOR: '1',
+      XDG_RUNTIME_DIR: this.runtimeDir,
+      TMPDIR: join(this.root, 'tmp'),
+      // a temporary STS key (fine for the firewall): the README manifest's AWS_PROFILE is
+      // `is-optional-if-has: AWS_ACCESS_KEY_ID`, and AWS SSO has no fake here yet
+      AWS_ACCESS_KEY_ID: 'ASIAZDOCTESTZ7EXAMPLE',
+      ...extra,
+    }
+  }
+
+  /** keyrack itself, for fixtures: the passphrase on fd 3, never typed */
+  keyrack(args: string[], input = ''): SpawnSyncReturns<string> {
+    const fd = openSync(this.passphraseFile, 'r')
+    try {
+      const r = spawnSync(BIN, args, { cwd: this.repo, env: this.env(), input, encoding: 'utf8', timeout: 60_000, stdio: ['pipe', 'pipe', 'pipe', fd] })
+      if (r.status !== 0) throw new Error(`fixture: keyrack ${args.join(' ')} exited ${r.status}:\n${r.stderr}`)
+      return r
+    } finally {
+      closeSync(fd)
+    }
+  }
+
+  /** a shell command for fixtures (not pasted by a user): must succeed */
+  sh(script: string): string {
+    const r = spawnSync('bash', ['-c', script], { cwd: this.repo, env: this.env({ DOCTEST_PASSPHRASE: PASSPHRASE }), encoding: 'utf8', timeout: 60_000 })
+    if (r.status !== 0) throw new Error(`fixture: \`${script}\` exited ${r.status}:\n${r.stdout}${r.stderr}`)
+    return r.stdout
+  }
+
+  /** stops every daemon this sandbox started */
+  stopDaemons(): void {
+    const dir = join(this.runtimeDir, 'keyrack')
+    if (existsSync(dir))
+      for (const entry of readdirSync(dir).filter((e) => e.endsWith('.sock')))
+        spawnSync(BIN, ['relock', '--owner', entry.slice(0, -5)], { env: this.env(), timeout: 10_000 })
+    for (const pid of daemonPidsUnder(this.base))
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {}
+  }
+
+  /** a new machine: the empty home, the repo, keyrack on PATH */
+  private fresh(): void {
+    rmSync(this.root, { recursive: true, force: true })
+    mkdirSync(this.repo, { recursive: true })
+    mkdirSync(join(this.root, 'tmp'), { recursive: true })
+    mkdirSync(this.runtimeDir, { recursive: true, mode: 0o700 })
+    chmodSync(this.runtimeDir, 0o700)
+    mkdirSync(join(this.home, '.local', 'bin'), { recursive: true })
+    mkdirSync(join(this.home, '.ssh'), { mode: 0o700 })
+    symlinkSync(BIN, join(this.home, '.local', 'bin', 'keyrack'))
+    const git = (...args: string[]) => spawnSync('git', args, { cwd: this.repo, env: this.env() })
+    git('init', '-q')
+    git('remote', 'add', 'origin', 'git@github.com:ehmpathy/my-repo.git')
+    // `npm test` of the README: passes only when keyrack gave it the key
+    writeFileSync(join(this.repo, 'package.json'), `${JSON.stringify({ name: 'my-repo', private: true, scripts: { test: "node -e \"if (!process.env.XAI_API_KEY) { console.error('XAI_API_KEY is missing'); process.exit(1) } console.log('tests pass with XAI_API_KEY')\"" } }, null, 2)}\n`)
+  }
+
+  /** puts the sandbox in the state the fixtures name, in order (from a snapshot when there is one) */
+  reset(fixtures: string[]): void {
+    this.stopDaemons()
+    const unknown = fixtures.filter((f) => !FIXTURES[f])
+    if (unknown.length) throw new Error(`unknown doctest fixture(s): ${unknown.join(', ')} (known: ${Object.keys(FIXTURES).join(', ')})`)
+    const stored = fixtures.filter((f) => FIXTURES[f]!.snapshot !== false)
+    const live = fixtures.filter((f) => FIXTURES[f]!.snapshot === false)
+    // start from the longest list of fixtures already built, apply the rest, keep each new state
+    let done = stored.length
+    while (done > 0 && !this.snapshots.has(stored.slice(0, done).join('+'))) done--
+    if (done > 0) this.restore(this.snapshots.get(stored.slice(0, done).join('+'))!)
+    else this.fresh()
+    for (let i = done; i < stored.length; i++) {
+      FIXTURES[stored[i]!]!.apply(this)
+      const to = join(this.base, `snapshot-${this.snapshots.size}`)
+      cpSync(this.root, to, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true })
+      this.snapshots.set(stored.slice(0, i + 1).join('+'), to)
+    }
+    for (const f of live) FIXTURES[f]!.apply(this)
+  }
+
+  private restore(snapshot: string): void {
+    rmSync(this.root, { recursive: true, force: true })
+    cpSync(snapshot, this.root, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true })
+  }
+
+  /**
+   * Runs a block's commands in one shell on a terminal, a simulated human answering prompts,
+   * and returns each command's exit status. `extraEnv` are variables the prose assumes set.
+   */
+  runBlock(shell: string, commands: Command[], extraEnv: Record<string, string>, timeoutSeconds = 90): BlockRun {
+    const statusFile = join(this.base, 'status')
+    rmSync(statusFile, { force: true })
+    // after each command, its status goes to a file: `$?` (fish: `$status`) of the command as written
+    const status = shell === 'fish' ? '$status' : '"$?"'
+    const script = commands.map((c, i) => `${c.text}\nprintf '%s %s\\n' ${i} ${status} >> ${JSON.stringify(statusFile)}`).join('\n')
+    const scriptFile = join(this.base, `block.${shell}`)
+    writeFileSync(scriptFile, `${script}\n`)
+    const argv = shell === 'zsh' ? ['zsh', '-f', scriptFile] : shell === 'fish' ? ['fish', '--no-config', scriptFile] : ['bash', '--noprofile', '--norc', scriptFile]
+    const spec = {
+      argv,
+      cwd: this.repo,
+      env: this.env(extraEnv),
+      timeout: timeoutSeconds,
+      columns: 100,
+      answers: [
+        { prompt: 'passphrase[^\\n]*:', send: `${PASSPHRASE}\r` },
+        // the secret typed is `doctest-typed-<KEY>` (typedSecret), the key taken from the prompt
+        { prompt: 'secret for ([A-Z_][A-Z0-9_]*) \\(input hidden\\):', send: 'doctest-typed-\\1\r' },
+        // ssh-keygen proposes the passwd entry's home, not $HOME: answer with the sandbox's own path
+        { prompt: 'Enter file in which to save the key[^\\n]*:', send: `${join(this.home, '.ssh', 'id_ed25519')}\r` },
+        { prompt: 'Overwrite \\(y/n\\)\\?', send: 'n\r' },
+      ],
+    }
+    const r = spawnSync('python3', [TERMINAL, JSON.stringify(spec)], { encoding: 'utf8', timeout: (timeoutSeconds + 15) * 1000, maxBuffer: 64 * 1024 * 1024 })
+    if (r.status !== 0) throw new Error(`the terminal driver failed: ${r.stderr}`)
+    const result = JSON.parse(r.stdout) as { code: number | null; out: string }
+    const statuses = new Map<number, number>()
+    if (existsSync(statusFile))
+      for (const line of readFileSync(statusFile, 'utf8').split('\n').filter(Boolean)) {
+        const [i, code] = line.split(' ').map(Number)
+        statuses.set(i!, code!)
+      }
+    return { lines: commands.map((command, i) => ({ command, code: statuses.get(i) ?? null })), transcript: result.out, finished: result.code !== null }
+  }
+
+  cleanup(): void {
+    this.stopDaemons()
+    rmSync(this.base, { recursive: true, force: true })
+  }
+}
+
+/**
+ * Lowers the scrypt work factor of an owner's passphrase-protected identity file, so the doc
+ * tests (which open it dozens of times) are not minutes of key stretching. keyrack reads any
+ * valid age scrypt file; this only changes how slow a guess is, which a scratch machine does not need.
+ */
+async function cheapenIdentity(box: DocSandbox, owner: string): Promise<void> {
+  const { Decrypter, Encrypter } = await import('age-encryption')
+  const file = join(box.home, '.rhachet', 'keyrack', `identity.${owner}.age`)
+  const decrypter = new Decrypter()
+  decrypter.addPassphrase(PASSPHRASE)
+  const plaintext = await decrypter.decrypt(readFileSync(file))
+  const encrypter = new Encrypter()
+  encrypter.setPassphrase(PASSPHRASE)
+  encrypter.setScryptWorkFactor(12)
+  writeFileSync(file, await encrypter.encrypt(plaintext), { mode: 0o600 })
+}
+/** fixtures run synchronously; the one async step runs in a child bun process */
+function cheapen(box: DocSandbox, owner: string): void {
+  const r = spawnSync(process.execPath, ['-e', `import(${JSON.stringify(import.meta.path)}).then((m) => m.cheapenIdentityOf(${JSON.stringify(box.home)}, ${JSON.stringify(owner)}))`], { encoding: 'utf8', timeout: 60_000 })
+  if (r.status !== 0) throw new Error(`fixture: cheapening the identity failed: ${r.stderr}`)
+}
+export const cheapenIdentityOf = (home: string, owner: string): Promise<void> => cheapenIdentity({ home } as DocSandbox, owner)
+
+/** the secrets the `keys` fixture stores (never long-lived shapes: the firewall passes them) */
+export const FIXTURE_SECRETS: Record<string, [env: string, secret: string]> = {
+  XAI_API_KEY: ['all', 'doctest-fixture-xai'],
+  LEGACY_TOKEN: ['test', 'doctest-fixture-legacy'],
+  AWS_ADMIN: ['sudo', 'doctest-fixture-aws-admin'],
+}
+
+export const FIXTURES: Record<string, Fixture> = {
+  'new-machine': { about: 'nothing but keyrack on PATH and the repo ~/code/my-repo (no keyrack home, no manifest)', apply: () => {} },
+  manifest: {
+    about: "the README's repo manifest in ~/code/my-repo/.agent/keyrack.yml (and the file it extends)",
+    apply: (box) => {
+      mkdirSync(join(box.repo, '.agent', 'repo=.this', 'role=test'), { recursive: true })
+      writeFileSync(join(box.repo, '.agent', 'keyrack.yml'), box.repoManifest)
+      writeFileSync(join(box.repo, '.agent', 'repo=.this', 'role=test', 'keyrack.yml'), 'env.test: []\n')
+    },
+  },
+  human: {
+    about: 'owner human initialized with an age identity protected by the passphrase the simulated human types',
+    apply: (box) => {
+      box.keyrack(['init', '--passphrase-fd', '3'])
+      cheapen(box, 'human')
+    },
+  },
+  keys: {
+    about: `human's keys in os.secure: ${Object.entries(FIXTURE_SECRETS).map(([k, [e]]) => `${k} (env ${e})`).join(', ')}`,
+    apply: (box) => {
+      for (const [key, [env, secret]] of Object.entries(FIXTURE_SECRETS))
+        box.keyrack(['set', '--key', key, '--env', env, '--vault', 'os.secure', '--mech', 'PERMANENT_VIA_REPLICA', '--secret-stdin', '--passphrase-fd', '3'], secret)
+    },
+  },
+  seaturtle: { about: 'owner seaturtle initialized without a passphrase (a robot)', apply: (box) => void box.keyrack(['init', '--owner', 'seaturtle', '--no-passphrase']) },
+  'ssh-key': {
+    about: '~/.ssh/id_ed25519(.pub), an ed25519 key protected by the passphrase',
+    apply: (box) => void box.sh(`mkdir -p ~/.ssh && chmod 700 ~/.ssh && ssh-keygen -q -t ed25519 -N "$DOCTEST_PASSPHRASE" -C me@laptop -f ~/.ssh/id_ed25519`),
+  },
+  'backup-key': { about: 'backup.txt in the repo: an age identity (age-keygen)', apply: (box) => void box.sh('age-keygen -o backup.txt 2>/dev/null') },
+  'backup-recipient': {
+    about: "backup.txt's public key added as a backup recipient of human (needs backup-key)",
+    apply: (box) => void box.keyrack(['recipients', 'add', box.sh('age-keygen -y backup.txt').trim(), '--passphrase-fd', '3']),
+  },
+  'passphrase-file': { about: '~/.config/keyrack-passphrase holds the passphrase (0600)', apply: (box) => void box.sh('mkdir -p ~/.config && (umask 077 && printf "%s\\n" "$DOCTEST_PASSPHRASE" > ~/.config/keyrack-passphrase)') },
+  unlocked: {
+    about: "human's keys for env test unlocked in the daemon (live: started for each block)",
+    snapshot: false,
+    apply: (box) => void box.keyrack(['unlock', '--for', 'repo', '--env', 'test', '--passphrase-fd', '3']),
+  },
+}
+
+/** the state a block starts in when it says nothing: the README's repo, set up and unlocked */
+export const DEFAULT_STATE = ['manifest', 'human', 'keys', 'seaturtle', 'unlocked']
