@@ -111,7 +111,10 @@ describe('--help of every command', () => {
       }
     }
     // every example is a command keyrack accepts as written
-    const examples = examplesAt < 0 ? [] : lines.slice(examplesAt + 1).filter(Boolean)
+    const after = examplesAt < 0 ? [] : lines.slice(examplesAt + 1)
+    // the examples are the indented lines right after `examples:`
+    const end = after.findIndex((l) => !l.startsWith('  '))
+    const examples = (end < 0 ? after : after.slice(0, end)).map((l) => l.slice(2))
     if (c.words.length > 0 && !c.group) expect(examples.length).toBeGreaterThan(0)
     for (const example of examples)
       for (const words of keyrackInvocations(example)) expect({ example, problem: checkInvocation(words, registry) }).toEqual({ example, problem: null })
