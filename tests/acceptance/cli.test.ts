@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { describe as describeText } from '../../src/cli/help.ts'
 import { allCommands, checkInvocation, keyrackInvocations, type CommandEntry } from '../helpers/commands.ts'
 import { BIN, ensureBinary, Sandbox, withoutShellStatus } from '../helpers/harness.ts'
+import { missingTool, skipFor } from '../helpers/skips.ts'
 
 setDefaultTimeout(30_000)
 beforeAll(ensureBinary, 120_000)
@@ -128,7 +129,7 @@ describe('--help of every command', () => {
 
   test('the width follows the terminal: a 120-column pty gets 120-column lines; a 50-column one, 50', () => {
     const python = Bun.which('python3')
-    if (!python) return console.warn('cli.test.ts: python3 not found — skipping the terminal-width test')
+    if (skipFor('tool', 'help width on a terminal (python3 pty)', missingTool('python3')) || !python) return
     const onPty = (cols: number): string => {
       // the child sets its terminal's size, then runs `keyrack get --help` on it
       const script = [

@@ -8,12 +8,13 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { BIN, ensureBinary, Sandbox } from '../helpers/harness.ts'
+import { missingTool, skipFor } from '../helpers/skips.ts'
 
 setDefaultTimeout(30_000)
 beforeAll(ensureBinary, 120_000)
 
-const SHELLS = ['bash', 'zsh'].filter((s) => Bun.which(s))
-if (!SHELLS.includes('zsh')) console.warn('first-hour.test.ts: zsh not found — the shell tests run with bash only (scripts/test-deps.sh installs zsh)')
+// zsh too, unless it is missing (a marker then tells CI, which installs it)
+const SHELLS = ['bash', ...(skipFor('tool', 'source <(keyrack …) in zsh', missingTool('zsh')) ? [] : ['zsh'])]
 const PASS = { 3: 'correct horse battery staple\n' }
 
 describe('source <(keyrack …) fails when keyrack fails, so set -e stops', () => {
@@ -151,7 +152,7 @@ describe('expected conditions are typed errors with their documented exit codes'
 
   test('with stdin carrying the secret, the passphrase is asked on the terminal (and only when stderr shows one)', () => {
     const python = Bun.which('python3')
-    if (!python) return console.warn('first-hour.test.ts: python3 not found — skipping the controlling-terminal prompt test')
+    if (skipFor('tool', 'the passphrase prompt on the controlling terminal (python3 pty)', missingTool('python3')) || !python) return
     // a shell on a pty pipes the secret in, as a user types `printf %s "$KEY" | keyrack set … --secret-stdin`
     const script = [
       'import os, pty, sys, time, select',

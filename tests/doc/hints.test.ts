@@ -16,6 +16,7 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { allCommands, checkInvocation, keyrackInvocations } from '../helpers/commands.ts'
 import { ensureBinary } from '../helpers/harness.ts'
+import { missingTool, skipFor } from '../helpers/skips.ts'
 import { DocSandbox } from './sandbox.ts'
 import { docBlocks } from './markdown.ts'
 
@@ -87,7 +88,7 @@ function printedCommands(stderr: string, names: string[]): string[] {
 
 const fill = (command: string): string => PLACEHOLDERS.reduce((c, [re, value]) => c.replace(re, value), command)
 
-describe('every command keyrack prints as a next step runs as printed', () => {
+describe.skipIf(skipFor('tool', 'hint commands on a terminal (python3 pty)', missingTool('python3')))('every command keyrack prints as a next step runs as printed', () => {
   const box = new DocSandbox()
   const readme = readFileSync(join(import.meta.dir, '..', '..', 'README.md'), 'utf8')
   box.repoManifest = docBlocks(readme, 'README.md').find((b) => b.directives.some((d) => d.name === 'repo-manifest'))!.code

@@ -13,6 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { allCommands, checkInvocation, keyrackInvocations } from '../helpers/commands.ts'
 import { ensureBinary, ROOT } from '../helpers/harness.ts'
+import { missingTool, skipFor } from '../helpers/skips.ts'
 import { commandsOf, docBlocks, SHELL_LANGS, type DocBlock } from './markdown.ts'
 import { DEFAULT_STATE, DocSandbox, FIXTURES } from './sandbox.ts'
 
@@ -97,7 +98,8 @@ describe('the doctest directives themselves', () => {
   })
 })
 
-describe('every shell block runs as written', () => {
+// the simulated human drives a pseudo-terminal from python3
+describe.skipIf(skipFor('tool', 'README blocks on a terminal (python3 pty)', missingTool('python3')))('every shell block runs as written', () => {
   const box = new DocSandbox()
   const manifestBlock = blocksByFile.flatMap(({ blocks }) => blocks).find((b) => b.directives.some((d) => d.name === 'repo-manifest'))
   box.repoManifest = manifestBlock?.code.replace(/^# .*\n/, '') ?? ''
@@ -111,7 +113,7 @@ describe('every shell block runs as written', () => {
       test.skip(`${name} — skipped: ${plan.skip}`, () => {})
       continue
     }
-    if (!Bun.which(shell)) {
+    if (skipFor('tool', `${name} in ${shell}`, missingTool(shell))) {
       test.skip(`${name} — skipped: ${shell} is not installed`, () => {})
       continue
     }
