@@ -34,6 +34,36 @@ function terminalInput(): { stream: tty.ReadStream; close(): void } {
   return { stream, close: () => stream.destroy() }
 }
 
+/**
+ * Reads a line the human types and sees (never a secret), on the terminal as the terminal's own
+ * line editing gives it (backspace works; Ctrl-C interrupts). consola's text prompt returned
+ * nothing on Bun in a pseudo-terminal, so a name like the org is read here.
+ */
+export function readLine(prompt: string): Promise<string> {
+  const { stream, close } = terminalInput()
+  stream.setRawMode(false)
+  process.stderr.write(prompt)
+  return new Promise((resolve, reject) => {
+    let input = ''
+    stream.setEncoding('utf8')
+    const done = (error?: Error) => {
+      stream.off('data', onData)
+      stream.off('end', onEnd)
+      close()
+      if (error) reject(error)
+      else resolve(input.replace(/\r?\n[\s\S]*$/, ''))
+    }
+    const onData = (chunk: string) => {
+      input += chunk
+      if (input.includes('\n')) done()
+    }
+    const onEnd = () => done(new KeyrackCancelledError())
+    stream.on('data', onData)
+    stream.once('end', onEnd)
+    stream.resume()
+  })
+}
+
 /** reads a line from the terminal without echoing it */
 export function readHidden(prompt: string): Promise<string> {
   const { stream: stdin, close } = terminalInput()

@@ -37,17 +37,6 @@ export function ttyPrompt(): Prompt | undefined {
   }
 }
 
-/** a short line of text (never a secret: it echoes), asked again until `valid` accepts it */
-export async function text(message: string, valid: (value: string) => boolean): Promise<string> {
-  const { consola } = await import('consola')
-  for (;;) {
-    const answer = await onStderr(() => consola.prompt(message, { type: 'text', cancel: 'symbol' }))
-    if (typeof answer !== 'string') throw new KeyrackCancelledError()
-    if (valid(answer.trim())) return answer.trim()
-    process.stderr.write('keyrack: that is not a valid name; try again (Ctrl-C to stop)\n')
-  }
-}
-
 /** runs a prompt with stdout's writes (and its size, which the prompt lays out by) sent to stderr */
 async function onStderr<T>(prompt: () => Promise<T>): Promise<T> {
   const out = process.stdout

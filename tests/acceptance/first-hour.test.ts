@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from 'bun:test'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BIN, ensureBinary, Sandbox } from '../helpers/harness.ts'
 import { missingTool, skipFor } from '../helpers/skips.ts'
@@ -81,6 +81,29 @@ describe('no dead ends between the Quick start commands', () => {
     expect(sb.set('XAI_API_KEY', 'all', 'xai-quick-start').stderr).not.toContain('warning')
     const exec = sb.run(['exec', '--for', 'repo', '--env', 'test', '--', 'sh', '-c', 'printf %s "$XAI_API_KEY"'])
     expect(exec).toMatchObject({ code: 0, stdout: 'xai-quick-start' })
+  })
+
+  test('init --repo with no remote and no --org, on a terminal: asks for the org (again until it is a valid name)', () => {
+    const python = Bun.which('python3')
+    if (skipFor('tool', 'init --repo asks for the org (python3 pty)', missingTool('python3')) || !python) return
+    const other = new Sandbox('kr-init-ask')
+    try {
+      const spec = {
+        argv: [BIN, 'init', '--repo'], cwd: other.repo, env: other.env(), timeout: 20, columns: 100,
+        // an invalid name first, then a valid one once keyrack asks again
+        answers: [
+          { prompt: 'not a valid org name[^\\n]*\\n[^\\n]*which org[^\\n]*:', send: 'acme\r', once: true },
+          { prompt: 'which org[^\\n]*:', send: 'Not An Org!\r', once: true },
+        ],
+      }
+      const r = spawnSync(python, [join(import.meta.dir, '..', 'doc', 'terminal.py'), JSON.stringify(spec)], { encoding: 'utf8', timeout: 30_000 })
+      const out = JSON.parse(r.stdout) as { code: number; out: string }
+      expect(out.code).toBe(0)
+      expect(out.out).toContain('org acme (as typed)')
+      expect(readFileSync(join(other.repo, '.agent', 'keyrack.yml'), 'utf8')).toContain('org: acme')
+    } finally {
+      other.cleanup()
+    }
   })
 
   test('set into an env the manifest does not declare, or a near-miss key name: stored, with the fix and "did you mean"', () => {

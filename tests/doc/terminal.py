@@ -11,7 +11,10 @@ prints JSON: {"code": exit code or null on timeout, "out": the terminal transcri
 import fcntl, json, os, pty, re, select, struct, sys, termios, time
 
 spec = json.loads(sys.argv[1])
-answers = [(re.compile(a["prompt"] + r"\s*$", re.S), a["send"]) for a in spec["answers"]]
+# a prompt matches at the end of the output (the cursor waits there), unless "anchor": false (a
+# full-screen prompt that draws below its question); "once": true answers it one time only
+answers = [(re.compile(a["prompt"] + (r"\s*$" if a.get("anchor", True) else ""), re.S), a["send"], a.get("once", False)) for a in spec["answers"]]
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 pid, fd = pty.fork()
 if pid == 0:
@@ -33,13 +36,21 @@ while time.time() < deadline:
             break
         buf += chunk
         # only output since the last answer can hold a new prompt
-        tail = buf[answered_at:].decode("utf8", "replace").replace("\r", "")
-        for pattern, send in answers:
+        tail = ANSI.sub("", buf[answered_at:].decode("utf8", "replace").replace("\r", ""))
+        for n, (pattern, send, once) in enumerate(answers):
             m = pattern.search(tail)
             if m:
+                if once:
+                    answers[n] = (re.compile(r"(?!)"), send, once)
                 time.sleep(0.05)
                 # `\1` in the answer is the prompt's first group (e.g. the key a secret is for)
-                os.write(fd, m.expand(send).encode())
+                text = m.expand(send)
+                # the Enter key separately, as a person types: some prompts read the line before the key
+                if len(text) > 1 and text.endswith("\r"):
+                    os.write(fd, text[:-1].encode())
+                    time.sleep(0.1)
+                    text = "\r"
+                os.write(fd, text.encode())
                 answered.append(pattern.pattern)
                 answered_at = len(buf)
                 break

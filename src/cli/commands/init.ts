@@ -9,7 +9,7 @@ import { REPLICA_MECH } from '../../domain/ids.ts'
 import { findWorksite } from '../../manifests/worksite.ts'
 import { writeFileAtomic } from '../../runtime/fs-atomic.ts'
 import { init } from '../../sdk/init.ts'
-import { isInteractive, passphraseSource } from '../io.ts'
+import { isInteractive, passphraseSource, readLine } from '../io.ts'
 import { action, say, warn } from '../report.ts'
 import { cliContext, ownerArgs, passphraseArgs } from './_args.ts'
 
@@ -89,8 +89,14 @@ async function initRepo(orgFlag: string | undefined): Promise<void> {
       throw new KeyrackUsageError("no org for the repo manifest: this repo's git remotes name no owner, and there is no terminal to ask on", [
         'name it: `keyrack init --repo --org <org>` (the GitHub org or user the repo belongs to, e.g. `--org acme`)',
       ])
-    const { text } = await import('../prompt.ts')
-    org = assertOrg(await text("which org do this repo's keys belong to? (the GitHub org or user, e.g. acme)", (v) => ORG_PATTERN.test(v) && v !== '@all'))
+    for (;;) {
+      const typed = (await readLine("keyrack: which org do this repo's keys belong to? (the GitHub org or user, e.g. acme): ")).trim()
+      if (ORG_PATTERN.test(typed) && typed !== '@all') {
+        org = typed
+        break
+      }
+      process.stderr.write('keyrack: that is not a valid org name (letters, digits, - and _); try again, or Ctrl-C to stop\n')
+    }
     source = 'as typed'
   }
   if (org === '@all') throw new KeyrackUsageError('a repo manifest needs a real org, not `@all`', ['e.g. `keyrack init --repo --org acme`'])
