@@ -38,8 +38,9 @@ export async function allCommands(): Promise<CommandEntry[]> {
  * `$(…)` is one word, and an invocation ends at a pipe, `;`, `&&`, `||`, a closing `)` or `"`
  * of a command substitution, or a comment. Redirections (`3<file`, `2>/dev/null`) are dropped.
  */
-export function keyrackInvocations(line: string): string[][] {
+export function keyrackInvocations(text: string): string[][] {
   const found: string[][] = []
+  const line = withoutComment(text)
   // each occurrence of the word keyrack (not inside another word or path)
   const re = /(^|[\s("'`$|;&])keyrack(?=\s|$)/g
   let m: RegExpExecArray | null
@@ -89,6 +90,19 @@ export function keyrackInvocations(line: string): string[][] {
     found.push(words)
   }
   return found
+}
+
+/** a shell line up to its comment (a `#` starting a word, outside quotes) */
+function withoutComment(line: string): string {
+  let quote: string | null = null
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!
+    if (quote) {
+      if (c === quote) quote = null
+    } else if (c === "'" || c === '"') quote = c
+    else if (c === '#' && (i === 0 || /\s/.test(line[i - 1]!))) return line.slice(0, i)
+  }
+  return line
 }
 
 /**
