@@ -77,6 +77,10 @@ describe('rhx keyrack … behaves exactly like keyrack …', () => {
     expect(same(['get', '--key', 'bad-name', '--env', 'test']).code).toBe(2)
     expect(same(['get', '--for', 'repo', '--env', 'test', '--output', 'yaml']).code).toBe(2)
     expect(same(['get', '--env', 'test']).code).toBe(2)
+    // the argv check lives in each command, so a host CLI refuses unknown flags and arguments too
+    expect(same(['get', '--for', 'repo', '--env', 'test', '--outptu', 'json']).stderr).toContain('did you mean `--output`?')
+    expect(same(['relock', '--all']).code).toBe(2)
+    expect(same(['exec', '--for', 'repo', '--env', 'test', 'npm', 'test']).code).toBe(2)
   })
 
   test('exec: environment, exit code and refusal', () => {
