@@ -32,6 +32,12 @@ export interface SpawnRequest {
   env?: Record<string, string | undefined>
   /** for the "not installed" error; default: the name from argv[0] with no install hint */
   tool?: ToolInfo
+  /**
+   * The tool talks to the human (`aws sso login` prints the sign-in URL and code): its output is
+   * also shown on stderr as it comes — never on stdout, which carries only what was asked for.
+   * Only for tools that never print a secret.
+   */
+  showOutput?: boolean
 }
 
 export interface SpawnResult {

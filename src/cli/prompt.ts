@@ -1,27 +1,23 @@
 /**
- * The prompt port (src/ports.ts) for a human at a terminal: hidden input for secrets (our own
- * raw-mode reader, io.ts: consola has no masked input), consola for text, selections and
- * confirmations — loaded lazily so it stays off the `get` path. It exists only when stdin and
- * stderr are terminals; commands pass `ttyPrompt()` (undefined otherwise) into the context.
+ * The prompt port (src/ports.ts) for a human at a terminal: lines of input through our own
+ * readers (io.ts: hidden for secrets — consola has no masked input — and plain for text, since
+ * consola's text prompt answers nothing under Bun), consola for selections and confirmations —
+ * loaded lazily so it stays off the `get` path. It exists only when stdin and stderr are
+ * terminals; commands pass `ttyPrompt()` (undefined otherwise) into the context.
  *
  * consola draws on stdout; these draw on stderr like every other human-facing line, so stdout
  * keeps only what the user asked for. A cancel (Ctrl-C, Esc) throws KeyrackCancelledError.
  */
 import { KeyrackCancelledError } from '../domain/errors.ts'
 import type { Choice, Prompt } from '../ports.ts'
-import { isInteractive, readHidden } from './io.ts'
+import { isInteractive, readHidden, readLine } from './io.ts'
 
 /** the terminal's prompt port, or undefined when nobody is at a terminal */
 export function ttyPrompt(): Prompt | undefined {
   if (!isInteractive()) return undefined
   return {
     secret: (message) => readHidden(`keyrack: ${message}: `),
-    text: async (message, initial) => {
-      const { consola } = await import('consola')
-      const answer = await onStderr(() => consola.prompt(message, { type: 'text', initial, placeholder: initial, cancel: 'symbol' }))
-      if (typeof answer !== 'string') throw new KeyrackCancelledError()
-      return answer.trim() || initial || ''
-    },
+    text: async (message, initial) => (await readLine(`keyrack: ${message}${initial ? ` [${initial}]` : ''}: `)).trim() || initial || '',
     select: async <T extends string>(message: string, options: Choice<T>[], initial?: T) => {
       const { consola } = await import('consola')
       const answer = await onStderr(() => consola.prompt(message, { type: 'select', options, initial, cancel: 'symbol' }))

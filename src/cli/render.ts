@@ -9,7 +9,8 @@ import { accessSync, constants, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { KeyrackEnvironmentError, KeyrackUsageError } from '../domain/errors.ts'
 import type { Env } from '../context.ts'
-import { parseSlug, SHELL_NAME_PATTERN } from '../domain/names.ts'
+import { grantExports } from '../domain/grant.ts'
+import { SHELL_NAME_PATTERN } from '../domain/names.ts'
 import { printable } from '../domain/printable.ts'
 import { isTerminal } from '../runtime/terminal.ts'
 import type { GetResult } from '../sdk/get.ts'
@@ -27,17 +28,15 @@ export function chooseOutput(requested: string | undefined, json?: boolean): Out
 /** POSIX single-quoting: safe for any byte sequence except NUL */
 export const shellQuote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`
 
-const keyOf = (slug: string): string => parseSlug(slug).key
-
 /** `export K='…'` lines; a key name no shell can export (rhachet allows dotted names) stops the output whole */
 function renderExports(result: GetResult): string {
-  const unexportable = result.grants.map((g) => keyOf(g.slug)).filter((key) => !SHELL_NAME_PATTERN.test(key))
+  const unexportable = result.grants.flatMap((g) => grantExports(g).map(([name]) => name)).filter((key) => !SHELL_NAME_PATTERN.test(key))
   if (unexportable.length > 0)
     throw new KeyrackUsageError(`a shell cannot export ${unexportable.join(', ')} (a dotted name is not a shell variable), so nothing was printed`, [
       `run the command with the keys in its environment: \`keyrack exec --for repo --env ${result.env} -- <command>\``,
       'or read them as JSON: `--output json`',
     ])
-  return result.grants.map((g) => `export ${keyOf(g.slug)}=${shellQuote(g.key.secret)}\n`).join('')
+  return result.grants.flatMap(grantExports).map(([name, secret]) => `export ${name}=${shellQuote(secret)}\n`).join('')
 }
 
 export function renderGet(result: GetResult, format: OutputFormat): string {
@@ -51,6 +50,7 @@ export function renderGet(result: GetResult, format: OutputFormat): string {
           keys: result.report.map((r) => ({
             key: r.key, slug: r.slug, state: r.state,
             ...(r.grant ? { secret: r.grant.key.secret, grade: r.grant.key.grade, mech: r.grant.mech, vault: r.grant.vault, expiresAt: r.grant.expiresAt ? new Date(r.grant.expiresAt).toISOString() : null } : {}),
+            ...(r.grant?.companions ? { companions: { ...r.grant.companions.secrets }, companionsExpireAt: r.grant.companions.expiresAt ? new Date(r.grant.companions.expiresAt).toISOString() : null } : {}),
             ...(r.optional ? { optional: true } : {}),
             ...(r.warning ? { warning: r.warning } : {}),
           })),
@@ -112,7 +112,7 @@ const isDirectory = (path: string): boolean => statSync(path, { throwIfNoEntry: 
 /** appends every grant to $GITHUB_ENV (multiline-safe, idempotent: a key already there with the same value is skipped) */
 export async function writeGithubEnv(result: GetResult, file: string): Promise<AppendGithubEnvResult> {
   try {
-    return await appendGithubEnv(file, result.grants.map((g) => ({ key: keyOf(g.slug), secret: g.key.secret })))
+    return await appendGithubEnv(file, result.grants.flatMap(grantExports).map(([key, secret]) => ({ key, secret })))
   } catch (error) {
     // the checks above passed, so the file system changed under us or is full: a typed error, never "unexpected"
     const code = (error as NodeJS.ErrnoException).code
@@ -127,7 +127,7 @@ export async function writeGithubEnv(result: GetResult, file: string): Promise<A
  * `::add-mask::` workflow commands for every granted secret, for stdout (where the runner reads
  * workflow commands), to be written before anything else so no later line can show a secret
  */
-export const renderMasks = (result: GetResult): string => maskLines(result.grants.map((g) => g.key.secret))
+export const renderMasks = (result: GetResult): string => maskLines(result.grants.flatMap(grantExports).map(([, secret]) => secret))
 
 export function table(head: string[], rows: string[][]): string {
   // cells can hold paths and names from outside (a repo, a directory): never raw terminal control

@@ -32,6 +32,8 @@ export interface GrantStoreOptions {
 interface Entry {
   slug: string
   secret: Uint8Array
+  /** env-var name → secret bytes, and when they end (never after expiresAt) */
+  companions?: { secrets: Map<string, Uint8Array>; expiresAt?: number }
   grade: Grade
   mech: string
   vault: string
@@ -82,6 +84,10 @@ export class GrantStore {
         vault: input.vault,
         expiresAt: input.expiresAt,
       }
+      if (input.companions) {
+        const ends = Math.min(input.companions.expiresAt ?? input.expiresAt, input.expiresAt)
+        entry.companions = { secrets: new Map(Object.entries(input.companions.secrets).map(([k, v]) => [k, encoder.encode(v)])), expiresAt: ends }
+      }
       if (input.idleTimeoutMs !== undefined) {
         entry.idleTimeoutMs = input.idleTimeoutMs
         entry.idleExpiresAt = Math.min(now + input.idleTimeoutMs, input.expiresAt)
@@ -113,6 +119,16 @@ export class GrantStore {
           expiresAt: entry.expiresAt,
         }
         if (entry.idleExpiresAt !== undefined) state.idleExpiresAt = entry.idleExpiresAt
+        if (entry.companions) {
+          const ends = entry.companions.expiresAt
+          if (ends === undefined || ends > now)
+            state.grant.companions = { secrets: Object.fromEntries([...entry.companions.secrets].map(([k, v]) => [k, decoder.decode(v)])), ...(ends !== undefined ? { expiresAt: ends } : {}) }
+          else {
+            // they ran out before the key did: wipe them now, serve the key alone and say so
+            this.dropCompanions(entry)
+            state.companionsExpiredAt = ends
+          }
+        }
         return state
       }
       const expired = this.expired.get(slug)
@@ -135,6 +151,7 @@ export class GrantStore {
           expiresAt: entry.expiresAt,
         }
         if (entry.idleExpiresAt !== undefined) summary.idleExpiresAt = entry.idleExpiresAt
+        if (entry.companions) summary.companions = { keys: [...entry.companions.secrets.keys()], ...(entry.companions.expiresAt !== undefined ? { expiresAt: entry.companions.expiresAt } : {}) }
         return summary
       })
   }
@@ -161,7 +178,7 @@ export class GrantStore {
         this.drop(entry.slug)
         this.rememberExpired(entry.slug, deadline, now)
         dropped++
-      }
+      } else if (entry.companions?.expiresAt !== undefined && entry.companions.expiresAt <= now) this.dropCompanions(entry)
     }
     for (const [slug, note] of this.expired) if (note.forgetAt <= now) this.expired.delete(slug)
     return dropped
@@ -171,7 +188,9 @@ export class GrantStore {
   nextDeadline(): number | undefined {
     let next: number | undefined
     for (const entry of this.entries.values()) {
-      const deadline = Math.min(entry.expiresAt, entry.idleExpiresAt ?? Infinity)
+      // live companions end first: wipe them on time too
+      const companions = entry.companions?.secrets.size ? (entry.companions.expiresAt ?? Infinity) : Infinity
+      const deadline = Math.min(entry.expiresAt, entry.idleExpiresAt ?? Infinity, companions)
       if (next === undefined || deadline < next) next = deadline
     }
     return next
@@ -183,11 +202,19 @@ export class GrantStore {
     this.expired.clear()
   }
 
+  /** wipes a grant's companions, keeping the note of when they ended */
+  private dropCompanions(entry: Entry): void {
+    if (!entry.companions) return
+    for (const bytes of entry.companions.secrets.values()) bytes.fill(0)
+    entry.companions.secrets.clear()
+  }
+
   private drop(slug: string): boolean {
     const entry = this.entries.get(slug)
     if (!entry) return false
     entry.secret.fill(0)
     entry.secret = new Uint8Array(0)
+    this.dropCompanions(entry)
     this.entries.delete(slug)
     return true
   }

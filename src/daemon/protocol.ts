@@ -33,15 +33,29 @@ const EpochMs = v.pipe(v.number(), v.safeInteger(), v.minValue(0))
 const GradeSchema = v.object({ protection: v.picklist(PROTECTIONS), duration: v.picklist(DURATIONS) })
 const Slugs = v.pipe(v.array(Slug), v.maxLength(10_000))
 
+/** an env-var name a companion is exported as */
+const EnvName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/))
+const Secret = v.pipe(v.string(), v.maxLength(64 * 1024))
+
 const GrantInputSchema = v.object({
   slug: Slug,
-  key: v.object({ secret: v.pipe(v.string(), v.maxLength(64 * 1024)), grade: GradeSchema }),
+  key: v.object({ secret: Secret, grade: GradeSchema }),
   mech: Name,
   vault: Name,
   /** absolute epoch ms: min(unlock duration, credential expiry), computed by the caller */
   expiresAt: EpochMs,
   /** sliding idle timeout; each get pushes the idle deadline out, never past expiresAt */
   idleTimeoutMs: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(1))),
+  /** env vars that travel with the key (role credentials), with their own, earlier, expiry */
+  companions: v.optional(
+    v.object({
+      secrets: v.pipe(
+        v.record(EnvName, Secret),
+        v.check((r) => Object.keys(r).length <= 16, 'at most 16 companions'),
+      ),
+      expiresAt: v.optional(EpochMs),
+    }),
+  ),
 })
 export type GrantInput = v.InferOutput<typeof GrantInputSchema>
 
@@ -71,7 +85,8 @@ export interface PutResult {
   stored: number
 }
 export type SlugState =
-  | { slug: string; state: 'granted'; grant: Grant; expiresAt: number; idleExpiresAt?: number }
+  /** a grant whose companions ran out is served without them (`companionsExpiredAt` says when) */
+  | { slug: string; state: 'granted'; grant: Grant; expiresAt: number; idleExpiresAt?: number; companionsExpiredAt?: number }
   | { slug: string; state: 'missing' }
   | { slug: string; state: 'expired'; expiredAt: number }
 export interface GetResult {
@@ -86,6 +101,8 @@ export interface GrantSummary {
   vault: string
   expiresAt: number
   idleExpiresAt?: number
+  /** the names of its companions (never their secrets) and when they end */
+  companions?: { keys: string[]; expiresAt?: number }
 }
 export interface ListResult {
   grants: GrantSummary[]

@@ -1,9 +1,22 @@
 import type { Grade } from './grade.ts'
+import { parseSlug } from './names.ts'
 
 /** the sensitive string and how well it is guarded (SPEC §3) */
 export interface KeyrackKey {
   secret: string
   grade: Grade
+}
+
+/**
+ * Env vars that travel with a key and end with it: the role credentials behind an AWS profile
+ * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), for tools that read no profile.
+ * Handed out beside the key only when asked for (or always, for a mech whose key is one of them).
+ */
+export interface Companions {
+  /** env-var name → secret */
+  secrets: Record<string, string>
+  /** epoch ms when they stop working; never later than the grant they travel with */
+  expiresAt?: number
 }
 
 /** a KeyrackKey made usable for a slug; expiresAt is epoch milliseconds */
@@ -13,6 +26,12 @@ export interface Grant {
   mech: string
   vault: string
   expiresAt?: number
+  companions?: Companions
+}
+
+/** every env var a grant hands out, in order: its own key, then its companions */
+export function grantExports(grant: Grant): [name: string, secret: string][] {
+  return [[parseSlug(grant.slug).key, grant.key.secret], ...Object.entries(grant.companions?.secrets ?? {})]
 }
 
 /** a grant's expiry: the earlier of the unlock TTL and the credential's own expiry */

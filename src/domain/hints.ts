@@ -3,7 +3,7 @@
  * Pure strings: they take the owner (any object with `owner`, such as the Context), never a secret.
  */
 import { DEFAULT_OWNER } from './names.ts'
-import { SUGGESTED_VAULT } from './ids.ts'
+import { vaultForHint } from './ids.ts'
 
 export interface Owned {
   readonly owner: string
@@ -14,7 +14,7 @@ export const ownerFlag = (who: Owned): string => (who.owner === DEFAULT_OWNER ? 
 
 export const hints = {
   set: (who: Owned, input: { key: string; env: string; mech?: string; vault?: string }): string =>
-    `keyrack set --key ${input.key} --env ${input.env} --vault ${input.vault ?? SUGGESTED_VAULT} --mech ${input.mech ?? '<mech>'}${ownerFlag(who)}`,
+    `keyrack set --key ${input.key} --env ${input.env} --vault ${vaultForHint(input.mech, input.vault)} --mech ${input.mech ?? '<mech>'}${ownerFlag(who)}`,
   unlockRepo: (who: Owned, env: string): string => `ask a human to run \`keyrack unlock --for repo --env ${env}${ownerFlag(who)}\``,
   unlockKey: (who: Owned, key: string, env: string): string => `ask a human to run \`keyrack unlock --key ${key} --env ${env}${ownerFlag(who)}\``,
   init: (who: Owned): string => `keyrack init${ownerFlag(who)}`,

@@ -30,6 +30,13 @@ export interface RepoKeySpec {
   /** `long-lived`: an explicit, reviewed exception to the firewall (needs reason) */
   allow?: 'long-lived'
   reason?: string
+  /**
+   * `with-credentials: true`: hand out the credentials the key's mech mints beside it (an AWS SSO
+   * profile's role credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)
+   */
+  withCredentials?: boolean
+  /** `role-arn`: the IAM role EPHEMERAL_VIA_GITHUB_OIDC assumes in CI */
+  roleArn?: string
 }
 
 export interface Position {
@@ -60,7 +67,12 @@ export const EXAMPLE = [
 
 export const exampleHint = (example: string): string => `for example:\n${example.replace(/^/gm, '    ')}`
 
-const ENTRY_FIELDS = ['key', 'mech', 'grade', 'is-optional-if-has', 'allow', 'reason'] as const
+const ENTRY_FIELDS = ['key', 'mech', 'grade', 'is-optional-if-has', 'allow', 'reason', 'with-credentials', 'role-arn'] as const
+
+/** an IAM role ARN (any partition): what AssumeRoleWithWebIdentity takes */
+export const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/
+/** the one mech that reads `role-arn` */
+const OIDC_MECH = 'EPHEMERAL_VIA_GITHUB_OIDC'
 
 const entryFields = {
   key: v.pipe(v.string(), v.regex(KEY_PATTERN)),
@@ -69,6 +81,8 @@ const entryFields = {
   'is-optional-if-has': v.optional(v.pipe(v.string(), v.regex(KEY_PATTERN))),
   allow: v.optional(v.literal('long-lived')),
   reason: v.optional(v.pipe(v.string(), v.minLength(1))),
+  'with-credentials': v.optional(v.boolean()),
+  'role-arn': v.optional(v.pipe(v.string(), v.regex(ROLE_ARN_PATTERN))),
 }
 /** unknown fields are ignored (rhachet ignores them), with a warning from the full path */
 const EntryObjectSchema = v.object(entryFields)
@@ -91,7 +105,7 @@ const GRADE_HELP = `a grade is one or two of ${PROTECTIONS.join(' | ')} and ${DU
 const isSudo = (env: string): boolean => env.toLowerCase() === ENV_SUDO
 
 /** a schema-valid object entry as a spec, or what is still wrong with it (both parse paths use this) */
-function specOf(entry: v.InferOutput<typeof EntryObjectSchema>): RepoKeySpec | 'bad-grade' | 'allow-without-reason' {
+function specOf(entry: v.InferOutput<typeof EntryObjectSchema>): RepoKeySpec | 'bad-grade' | 'allow-without-reason' | 'oidc-without-role' | 'role-without-oidc' {
   const spec: RepoKeySpec = { key: entry.key }
   if (entry.mech) spec.mech = entry.mech
   if (entry['is-optional-if-has']) spec.isOptionalIfHas = entry['is-optional-if-has']
@@ -103,6 +117,10 @@ function specOf(entry: v.InferOutput<typeof EntryObjectSchema>): RepoKeySpec | '
   if (entry.allow && !entry.reason) return 'allow-without-reason'
   if (entry.allow) spec.allow = entry.allow
   if (entry.reason) spec.reason = entry.reason
+  if (entry.mech === OIDC_MECH && (!entry['role-arn'] || entry.key !== 'AWS_ACCESS_KEY_ID')) return 'oidc-without-role'
+  if (entry['role-arn'] && entry.mech !== OIDC_MECH) return 'role-without-oidc'
+  if (entry['role-arn']) spec.roleArn = entry['role-arn']
+  if (entry['with-credentials']) spec.withCredentials = true
   return spec
 }
 
@@ -195,6 +213,8 @@ function parseEntry(item: unknown, problems: Problems, env: string): RepoKeySpec
     else if (field === 'key') message = `env.${env}: \`key\` must be a key name matching ${KEY_PATTERN.source}`
     else if (field === 'is-optional-if-has') message = `env.${env}: \`is-optional-if-has\` must be a key name`
     else if (field === 'allow') message = `env.${env}: \`allow\` may only be "long-lived"`
+    else if (field === 'with-credentials') message = `env.${env}: \`with-credentials\` is true or false`
+    else if (field === 'role-arn') message = `env.${env}: \`role-arn\` must be an IAM role ARN, e.g. arn:aws:iam::123456789012:role/ci`
     else message = `env.${env}: invalid \`${String(field)}\` in a key entry`
     problems.at((keyNode as Node | undefined) ?? node, message, EXAMPLE_ENTRY)
     return null
@@ -205,6 +225,10 @@ function parseEntry(item: unknown, problems: Problems, env: string): RepoKeySpec
     problems.at(node.get('grade', true) as Node, `env.${env}: the grade of ${entry.key} is invalid: ${GRADE_HELP}`, `  - key: ${entry.key}\n    grade: encrypted,ephemeral`)
   else if (spec === 'allow-without-reason')
     problems.at(node.get('allow', true) as Node, `env.${env}: \`allow: long-lived\` on ${entry.key} needs a \`reason:\` a reviewer can read`, `  - key: ${entry.key}\n    allow: long-lived\n    reason: vendor offers no short-lived tokens`)
+  else if (spec === 'oidc-without-role')
+    problems.at(node.get('mech', true) as Node, `env.${env}: ${OIDC_MECH} grants AWS_ACCESS_KEY_ID (with AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN) and needs the \`role-arn:\` of the IAM role to assume`, `  - key: AWS_ACCESS_KEY_ID\n    mech: ${OIDC_MECH}\n    role-arn: arn:aws:iam::123456789012:role/ci`)
+  else if (spec === 'role-without-oidc')
+    problems.at(node.get('role-arn', true) as Node, `env.${env}: \`role-arn\` on ${entry.key} is read only by \`mech: ${OIDC_MECH}\``, `  - key: ${entry.key}\n    mech: ${OIDC_MECH}\n    role-arn: arn:aws:iam::123456789012:role/ci`)
   else return spec
   return null
 }

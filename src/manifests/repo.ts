@@ -60,6 +60,12 @@ export function readRepoManifest(worksite: string, env: Env = process.env): Repo
   }
 }
 
+/**
+ * What a key's entry declares as its source, for a mech that mints from the manifest itself
+ * (EPHEMERAL_VIA_GITHUB_OIDC: the role ARN); undefined for keys kept in a vault
+ */
+export const declarationOf = (spec: RepoKeySpec): string | undefined => spec.roleArn
+
 /** the envs a repo declares, besides `all` */
 export function declaredEnvs(manifest: RepoManifest): string[] {
   return [...manifest.envs.keys()].filter((e) => e !== ENV_ALL)

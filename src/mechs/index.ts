@@ -14,6 +14,8 @@ const BUILTIN: Partial<Record<MechId, () => Promise<Mech>>> = {
   PERMANENT_VIA_REPLICA: () => import('./permanent-via-replica.ts').then((m) => m.default),
   PERMANENT_VIA_REFERENCE: () => import('./permanent-via-reference.ts').then((m) => m.default),
   EPHEMERAL_VIA_SESSION: () => import('./ephemeral-via-session.ts').then((m) => m.default),
+  EPHEMERAL_VIA_AWS_SSO: () => import('./ephemeral-via-aws-sso.ts').then((m) => m.default),
+  EPHEMERAL_VIA_GITHUB_OIDC: () => import('./ephemeral-via-github-oidc.ts').then((m) => m.default),
 }
 
 export interface MechRegistry {

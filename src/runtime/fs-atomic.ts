@@ -7,8 +7,12 @@ import { dirname, basename, join } from 'node:path'
 import { KeyrackVaultError } from '../domain/errors.ts'
 import { randomHex } from './random.ts'
 
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
-  const temp = writeTempBeside(path, data, mode)
+/**
+ * @param options.foreignDir the directory is not keyrack's (~/.aws): leave its mode alone, only
+ *   create it (0700) when missing
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600, options: { foreignDir?: boolean } = {}): void {
+  const temp = writeTempBeside(path, data, mode, options)
   try {
     renameSync(temp, path)
   } catch (error) {
@@ -23,9 +27,10 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
  * atomic) and returns the temp's path. Callers that replace several files at once write every
  * temp first and rename only when all of them exist.
  */
-export function writeTempBeside(path: string, data: string | Uint8Array, mode = 0o600): string {
+export function writeTempBeside(path: string, data: string | Uint8Array, mode = 0o600, options: { foreignDir?: boolean } = {}): string {
   const dir = dirname(path)
-  ensurePrivateDir(dir)
+  if (options.foreignDir) mkdirSync(dir, { recursive: true, mode: 0o700 })
+  else ensurePrivateDir(dir)
   const temp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomHex(4)}`)
   const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode)
   try {

@@ -82,6 +82,7 @@ export async function spawnTool(request: SpawnRequest, defaultEnv: Record<string
       size += chunk.length
       if (size > MAX_OUTPUT_BYTES) killGroup()
       else into.push(chunk)
+      if (request.showOutput) process.stderr.write(chunk)
     }
     child.stdout.on('data', collect(out))
     child.stderr.on('data', collect(err))

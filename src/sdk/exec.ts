@@ -10,8 +10,8 @@
 import type { Context } from '../context.ts'
 import { agentFromChain, agentFromEnv } from '../domain/agents.ts'
 import { KeyrackCommandError, KeyrackUsageError } from '../domain/errors.ts'
-import { parseSlug } from '../domain/names.ts'
 import { decideRedact, type RedactDecision } from '../domain/policy.ts'
+import { grantExports } from '../domain/grant.ts'
 import { allowlistFor } from '../manifests/repo.ts'
 import { processChain } from '../runtime/process-chain.ts'
 import { processSink, startChild, type Child, type OutputSink } from '../runtime/child.ts'
@@ -70,9 +70,9 @@ export async function exec(ctx: Context, input: ExecInput): Promise<ExecResult> 
       for (const spec of [...target.manifest.envs.values()].flat()) if (!allowed.has(spec.key)) delete env[spec.key]
     }
   }
-  for (const grant of result.grants) env[parseSlug(grant.slug).key] = grant.key.secret
+  for (const grant of result.grants) for (const [name, secret] of grantExports(grant)) env[name] = secret
   const redactor = decision.redact
-    ? new (await import('../redact/redactor.ts')).Redactor(result.grants.map((g) => ({ key: parseSlug(g.slug).key, secret: g.key.secret })))
+    ? new (await import('../redact/redactor.ts')).Redactor(result.grants.flatMap((g) => grantExports(g).map(([key, secret]) => ({ key, secret }))))
     : null
   const redaction: ExecRedaction = { ...decision, skipped: redactor?.skipped ?? [] }
   await input.onGranted?.(result, redaction)

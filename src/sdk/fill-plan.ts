@@ -19,7 +19,7 @@ import type { KeyReport } from '../domain/report.ts'
 import { readOwnerConfig } from '../identity/owner-identity.ts'
 import { readHostManifest } from '../manifests/host.ts'
 import { ensureInventory } from '../manifests/inventory.ts'
-import type { RepoKeySpec } from '../manifests/repo.ts'
+import { declarationOf, type RepoKeySpec } from '../manifests/repo.ts'
 import { canSource, isPassthrough } from '../vaults/vault.ts'
 import { getTarget } from './get.ts'
 import { resolveTargets } from './targets.ts'
@@ -99,7 +99,9 @@ export async function fillPlan(ctx: Context, input: FillPlanInput = {}): Promise
     const setCommand = hints.set(ctx, { key: report.key, env: setEnv, vault: input.vault, mech: spec.spec.mech ?? input.mech })
     if (planned.state === 'absent') {
       planned.action = 'set'
-      planned.fillable = spec.spec.mech === undefined || ctx.mechs.ids.includes(spec.spec.mech as never)
+      // a key minted in CI from the manifest (GitHub OIDC) has nothing to set: its report says what to do
+      planned.fillable = !declarationOf(spec.spec) && (spec.spec.mech === undefined || ctx.mechs.ids.includes(spec.spec.mech as never))
+      if (declarationOf(spec.spec)) return planned
       planned.setCommand = setCommand
       planned.hint = [initialized ? setCommand : `${hints.init(ctx)}, then ${setCommand}`]
     } else if (planned.state === 'locked' || planned.state === 'expired') {

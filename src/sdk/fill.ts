@@ -11,6 +11,9 @@
 import type { Context } from '../context.ts'
 import { KeyrackCancelledError, KeyrackKeyAbsentError, KeyrackKeyBlockedError, KeyrackNoTerminalError, KeyrackSecretInvalidError, KeyrackUsageError } from '../domain/errors.ts'
 import { ownerFlag } from '../domain/hints.ts'
+import { meetsGrade } from '../domain/grade.ts'
+import { usualMechFor } from '../domain/ids.ts'
+import { isDeclared } from '../mechs/mech.ts'
 import type { Prompt } from '../ports.ts'
 import { fillPlan, vaultChoices, type FillPlan, type FillPlanInput, type FillPlanKey } from './fill-plan.ts'
 import { plaintextWarning, resolveSetPlan, set, type SetInput } from './set.ts'
@@ -100,7 +103,11 @@ async function guidedSet(ctx: Context, prompt: Prompt, k: FillPlanKey, choices: 
   const warn = (message: string) => notify({ level: 'warn', message })
   say(`${k.key} (${k.setEnv === k.env ? `env ${k.env}` : 'env.all: one key for every env'}) is not set`)
   if (!k.fillable) {
-    warn(`the repo requires mech ${k.requiredMech} for ${k.key}, which this version of keyrack cannot set up; skipped`)
+    if (k.requiredMech && ctx.mechs.ids.includes(k.requiredMech as never)) {
+      // minted where it runs (CI), from what the manifest declares: nothing to set here
+      warn(`${k.key}: ${k.reason ?? `${k.requiredMech} mints it in CI`}; nothing to set here, skipped`)
+      for (const line of k.hint) notify({ level: 'hint', message: line })
+    } else warn(`the repo requires mech ${k.requiredMech} for ${k.key}, which this version of keyrack cannot set up; skipped`)
     return false
   }
   let mechId = k.requiredMech ?? choices.mech
@@ -110,10 +117,13 @@ async function guidedSet(ctx: Context, prompt: Prompt, k: FillPlanKey, choices: 
     // only mechs that some vault of this build can hold (and that meet the repo's grade)
     const mechs = []
     for (const m of await ctx.mechs.loadAll()) if ((await vaultChoices(ctx, m.id, k.requiredGrade)).length > 0) mechs.push(m)
+    // the one that usually grants this key first (AWS_PROFILE: the AWS SSO mech)
+    const usual = usualMechFor(k.key)
+    mechs.sort((a, b) => Number(b.id === usual) - Number(a.id === usual))
     const picked = await prompt.select(`how should ${k.key} become a usable key? (keyrack has no default mech)`, [
       ...mechs.map((m) => ({ value: m.id as string, label: `${m.id} — ${m.description}` })),
       { value: SKIP, label: `skip ${k.key} for now` },
-    ])
+    ], mechs[0]?.id)
     if (picked === SKIP) return false
     mechId = picked
   }
@@ -121,6 +131,12 @@ async function guidedSet(ctx: Context, prompt: Prompt, k: FillPlanKey, choices: 
   if (vaultId) say(`vault: ${vaultId} (--vault)`)
   while (!vaultId) {
     const vaults = await vaultChoices(ctx, mechId, k.requiredGrade)
+    // a mech whose source only one vault can hold (an AWS SSO profile: aws.config): no question
+    if (vaults.length === 1 && vaults[0]!.protection !== 'plaintext') {
+      vaultId = vaults[0]!.id
+      say(`vault: ${vaultId} (the one that holds ${mechId}'s source)`)
+      break
+    }
     const picked = await prompt.select(`where should ${k.key} be stored?`, [
       ...vaults.map((v) => ({ value: v.id, label: `${v.id} (${v.protection})` })),
       { value: SKIP, label: `skip ${k.key} for now` },

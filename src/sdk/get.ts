@@ -15,7 +15,7 @@ import { hints } from '../domain/hints.ts'
 import { ENV_ALL } from '../domain/names.ts'
 import type { Grant } from '../domain/grant.ts'
 import type { KeyReport } from '../domain/report.ts'
-import { allowlistFor, type AllowlistedKey } from '../manifests/repo.ts'
+import { allowlistFor, declarationOf, type AllowlistedKey } from '../manifests/repo.ts'
 import { KeyrackKeysUnavailableError } from './errors.ts'
 import { hasRhachetKeyrack } from '../import/rhachet-paths.ts'
 import { resolveTargets, type Target } from './targets.ts'
@@ -45,6 +45,11 @@ export interface GetInput {
   unlock?: boolean
   /** with `unlock`: how long the unlocked keys live (default 9h; 30m for env sudo) */
   duration?: string
+  /**
+   * also hand out the credentials a key's mech mints beside it (an AWS SSO profile's role
+   * credentials), for every key — the repo manifest can ask for it per key (`with-credentials: true`)
+   */
+  withCredentials?: boolean
 }
 
 export interface GetResult {
@@ -78,11 +83,11 @@ export async function get(ctx: Context, input: GetInput): Promise<GetResult> {
 }
 
 /** the chain and the checks for keys already resolved against the repo manifest */
-export async function getTarget(ctx: Context, target: Target, input: Pick<GetInput, 'ci' | 'lenient' | 'strictEnv'>): Promise<GetResult> {
+export async function getTarget(ctx: Context, target: Target, input: Pick<GetInput, 'ci' | 'lenient' | 'strictEnv' | 'withCredentials'>): Promise<GetResult> {
   // everything after the daemon loads only when the daemon did not answer for every key
   const local = () => import('./local-sources.ts')
   const sources: (() => Source | Promise<Source>)[] = input.ci
-    ? [async () => (await local()).environmentSource(ctx)]
+    ? [async () => (await local()).environmentSource(ctx), async () => (await local()).declaredSource(ctx, target.keys)]
     : [
         () => daemonSource(ctx),
         async () => (await local()).indexFreeSource(ctx),
@@ -91,6 +96,7 @@ export async function getTarget(ctx: Context, target: Target, input: Pick<GetInp
       ]
   const resolved = await resolveChain(target.keys, sources)
   const ordered = target.keys.map((k) => toReport(ctx, k, resolved.get(k.key), target, input.ci === true))
+  await settleCompanions(ctx, target, ordered, input.withCredentials === true)
 
   // is-optional-if-has: a missing key is fine when its alternative is granted
   for (const report of ordered) {
@@ -137,7 +143,7 @@ function toReport(ctx: Context, k: AllowlistedKey, resolved: Resolved | undefine
       return { ...base, state: 'locked', reason: answer.reason, hint: answer.hint ?? [unlockHint] }
     }
     case 'absent':
-      return absentReport(ctx, k, target, answer)
+      return absentReport(ctx, k, target, answer, ci)
     case 'granted': {
       const verdict = enforce(k.spec, { mech: answer.grant.mech, grade: answer.grant.key.grade, secret: answer.grant.key.secret, implicit: answer.implicit }, { env: k.env, owner: ctx.owner, ci })
       if (!verdict.ok) return { ...base, state: 'blocked', reason: verdict.reason, hint: verdict.hint }
@@ -146,8 +152,43 @@ function toReport(ctx: Context, k: AllowlistedKey, resolved: Resolved | undefine
   }
 }
 
-function absentReport(ctx: Context, k: AllowlistedKey, target: Target, answer: { reason: string; uninitialized?: boolean; hint?: string[] }): KeyReport {
+/**
+ * Companions (role credentials) go out only where asked for — `withCredentials`, the key's
+ * `with-credentials: true`, or a mech whose key they are part of — and are stripped elsewhere. A
+ * key whose companions were asked for but ran out before it did is `expired`: unlocking again
+ * fetches fresh ones.
+ */
+async function settleCompanions(ctx: Context, target: Target, reports: KeyReport[], everywhere: boolean): Promise<void> {
+  for (const report of reports) {
+    const grant = report.grant
+    if (!grant) continue
+    const spec = target.keys.find((k) => k.key === report.key)!.spec
+    const asked = everywhere || spec.withCredentials === true
+    // only mechs that mint companions need a look (the mech module is light; the SDK stays unloaded)
+    const mech = asked || grant.companions ? await ctx.mechs.load(grant.mech).catch(() => null) : null
+    const wanted = mech?.companions ? mech.companions.when === 'always' || asked : false
+    if (!wanted) {
+      if (grant.companions) {
+        const { companions: _unasked, ...alone } = grant
+        report.grant = alone
+      }
+      continue
+    }
+    if (grant.companions && Object.keys(grant.companions.secrets).length > 0) continue
+    const unlock = target.manifest ? hints.unlockRepo(ctx, report.env) : hints.unlockKey(ctx, report.key, report.env)
+    Object.assign(report, { state: 'expired', reason: `its credentials (${mech!.companions!.keys.join(', ')}) ran out before it did`, hint: [unlock] })
+    delete report.grant
+  }
+}
+
+function absentReport(ctx: Context, k: AllowlistedKey, target: Target, answer: { reason: string; uninitialized?: boolean; hint?: string[] }, ci: boolean): KeyReport {
   if (answer.hint) return { key: k.key, env: k.env, slug: k.slugs[0]!, state: 'absent', reason: answer.reason, hint: answer.hint }
+  // minted in CI from the manifest: there is nothing to set, here or anywhere
+  if (declarationOf(k.spec) && !ci)
+    return {
+      key: k.key, env: k.env, slug: k.slugs[0]!, state: 'absent', reason: `minted only in CI (${k.spec.mech})`,
+      hint: [`${k.key} comes from ${k.spec.mech} in a GitHub Actions job; outside CI, let another key stand in for it: \`is-optional-if-has: AWS_PROFILE\` on its entry in .agent/keyrack.yml`],
+    }
   const mech = k.spec.mech
   // a key the repo lists under env.all is meant to be set once, for every env
   const fromAll = target.manifest !== null && !target.manifest.envs.get(k.env)?.some((s) => s.key === k.key)

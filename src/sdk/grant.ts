@@ -18,6 +18,11 @@ export async function toGrant(ctx: Context, input: { slug: string; vault: Vault;
   const minted = await mech.toKey(ctx, { slug, source: input.source })
   const grant: Grant = { slug, key: { secret: minted.secret, grade: gradeOf(vault, mech) }, mech: mech.id, vault: vault.id }
   if (minted.expiresAt !== undefined) grant.expiresAt = minted.expiresAt
+  if (minted.companions) {
+    // companions end with the key at the latest
+    const until = Math.min(minted.companions.expiresAt ?? Infinity, minted.expiresAt ?? Infinity)
+    grant.companions = { secrets: { ...minted.companions.secrets }, ...(Number.isFinite(until) ? { expiresAt: until } : {}) }
+  }
   return grant
 }
 

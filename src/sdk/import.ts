@@ -69,6 +69,8 @@ export interface ImportResult {
 interface Planned extends ImportKey {
   vaultAdapter?: Vault
   secret?: string
+  /** a key kept as a reference (an AWS profile name): what rhachet pointed at, checked to resolve */
+  exid?: string
 }
 
 export async function importKeys(ctx: Context, input: ImportInput): Promise<ImportResult> {
@@ -101,7 +103,7 @@ export async function importKeys(ctx: Context, input: ImportInput): Promise<Impo
     planned.push(await planKey(ctx, slug, host, rhachet.readSecret, current, session))
   }
 
-  const missing = planned.filter((k) => k.action === 'import' && k.secret === undefined)
+  const missing = planned.filter((k) => k.action === 'import' && k.secret === undefined && k.exid === undefined)
   if (missing.length > 0)
     throw new KeyrackVaultError(`rhachet's host manifest lists ${missing.map((k) => `${k.slug} (${k.vault})`).join(', ')}, but rhachet's vault holds no secret for ${missing.length === 1 ? 'it' : 'them'}; nothing was imported`, [
       `check with rhachet (\`rhx keyrack get --key …\`), or remove the entry there; then run \`keyrack import --from rhachet${ownerFlag}\` again`,
@@ -123,7 +125,7 @@ export async function importKeys(ctx: Context, input: ImportInput): Promise<Impo
     rhachetManifest: rhachet.paths.hostManifest,
     identity: rhachet.identity.file,
     createdOwner: createOwner,
-    keys: keys.map(({ vaultAdapter: _v, secret: _s, ...key }) => key),
+    keys: keys.map(({ vaultAdapter: _v, secret: _s, exid: _e, ...key }) => key),
     imported: toImport.length,
     dryRun: input.dryRun === true,
   })
@@ -142,23 +144,27 @@ export async function importKeys(ctx: Context, input: ImportInput): Promise<Impo
     await withLock(paths.lock(ctx), async () => {
       const manifest = await owner.manifest()
       const stored: Planned[] = []
+      const recorded = new Map<string, string | null>()
       try {
         for (const key of toImport) {
           const vault = key.vaultAdapter!
           // a key set in keyrack meanwhile is never overwritten
           if (manifest.keys[key.slug]) throw new KeyrackVaultError(`${key.slug} was set in keyrack while the import ran`, [`run \`keyrack import --from rhachet${ownerFlag}\` again`])
-          const { exid } = await vault.set(owner, { slug: key.slug, secret: key.secret!, mech: key.mech })
+          const { exid } = await vault.set(owner, key.exid !== undefined ? { slug: key.slug, exid: key.exid, mech: key.mech } : { slug: key.slug, secret: key.secret!, mech: key.mech })
+          recorded.set(key.slug, exid)
           stored.push(key)
           const back = await vault.get(owner, { slug: key.slug, exid })
-          if (back !== key.secret) throw new KeyrackVaultError(`the round trip of ${key.slug} through ${vault.id} returned ${back === null ? 'nothing' : 'a different secret'}`, ['run `keyrack doctor` to check the vault, then import again'])
+          // a reference must still resolve; a secret must come back the same
+          if (back === null || (key.exid === undefined && back !== key.secret))
+            throw new KeyrackVaultError(`the round trip of ${key.slug} through ${vault.id} returned ${back === null ? 'nothing' : 'a different secret'}`, ['run `keyrack doctor` to check the vault, then import again'])
         }
         const keys: Record<string, HostEntry> = { ...manifest.keys }
-        for (const key of toImport) keys[key.slug] = { vault: key.vault, mech: key.mech, exid: null, createdAt: key.createdAt, updatedAt: key.updatedAt }
+        for (const key of toImport) keys[key.slug] = { vault: key.vault, mech: key.mech, exid: recorded.get(key.slug) ?? null, createdAt: key.createdAt, updatedAt: key.updatedAt }
         const next = { ...manifest, keys }
         await writeHostManifest(ctx, next)
         owner.setManifest(next)
       } catch (error) {
-        for (const key of stored) await key.vaultAdapter!.del(owner, { slug: key.slug, exid: null }).catch(() => undefined)
+        for (const key of stored) await key.vaultAdapter!.del(owner, { slug: key.slug, exid: recorded.get(key.slug) ?? null }).catch(() => undefined)
         throw error
       }
     })
@@ -171,6 +177,36 @@ export async function importKeys(ctx: Context, input: ImportInput): Promise<Impo
     throw error
   }
   return result(planned)
+}
+
+/**
+ * A key rhachet kept as a reference (an AWS SSO profile name): nothing to decrypt, only a pointer to
+ * bring over — and only when it still resolves here (the profile is in ~/.aws/config, the tool is
+ * installed), so the import never records a key that cannot work.
+ */
+async function planReference(
+  ctx: Context,
+  base: Omit<Planned, 'action'>,
+  host: RhachetHost,
+  vault: Vault,
+  current: Record<string, HostEntry>,
+  session: OwnerSession | null,
+  setHint: string,
+): Promise<Planned> {
+  const skip = (reason: string, hint: string[] = []): Planned => ({ ...base, action: 'skip', reason, hint })
+  if (!host.exid) return skip('rhachet recorded no reference for it', [setHint])
+  const availability = await vault.isAvailable(ctx)
+  if (!availability.available) return skip(`vault ${vault.id} cannot be used here: ${availability.reason}`, availability.hint)
+  try {
+    if ((await vault.get(session ?? new OwnerSession(ctx), { slug: base.slug, exid: host.exid })) === null) return skip(`${vault.id} has nothing at ${host.exid}`, [setHint])
+  } catch (error) {
+    if (!(error instanceof KeyrackError)) throw error
+    return skip(error.message, error.hint)
+  }
+  const existing = current[base.slug]
+  if (existing)
+    return existing.vault === vault.id && existing.exid === host.exid ? { ...base, action: 'unchanged', reason: 'keyrack already points at the same place', hint: [] } : { ...base, action: 'skip', reason: 'conflict', hint: [] }
+  return { ...base, action: 'import', vaultAdapter: vault, exid: host.exid }
 }
 
 async function planKey(
@@ -197,12 +233,15 @@ async function planKey(
   const suggested = await ctx.vaults.load(SUGGESTED_VAULT)
   const mechFits = mechIds.includes(host.mech) && canSource(suggested, await ctx.mechs.load(host.mech))
   const setHint = hints.set(ctx, { key: parts.key, env: parts.env, mech: mechFits ? host.mech : undefined })
-  if (!ctx.vaults.ids.includes(host.vault))
+  // loaded by name, so an alias rhachet used (aws.iam.sso) finds its vault
+  const vaultAdapter = await ctx.vaults.load(host.vault).catch(() => null)
+  if (!vaultAdapter)
     return skip(`vault ${host.vault} is not in keyrack yet (it has ${ctx.vaults.ids.join(', ')})`, [`keep using rhachet for it, or store it in a keyrack vault: ${setHint}`])
   if (!mechIds.includes(host.mech))
     return skip(`mech ${host.mech} is not in keyrack yet (it has ${mechIds.join(', ')})`, ['keep using rhachet for it until keyrack has that mech'])
-  const [vaultAdapter, mech] = await Promise.all([ctx.vaults.load(host.vault), ctx.mechs.load(host.mech)])
-  if (!canSource(vaultAdapter, mech) || mech.source !== 'secret') return skip(`mech ${mech.id} cannot take its source from vault ${vaultAdapter.id} in keyrack`, [setHint])
+  const mech = await ctx.mechs.load(host.mech)
+  if (!canSource(vaultAdapter, mech) || (mech.source !== 'secret' && mech.source !== 'exid')) return skip(`mech ${mech.id} cannot take its source from vault ${vaultAdapter.id} in keyrack`, [setHint])
+  if (mech.source === 'exid') return planReference(ctx, { ...base, vault: vaultAdapter.id }, host, vaultAdapter, current, session, setHint)
 
   const stored = await readSecret(host)
   if (stored === null) return { ...base, action: 'import', vaultAdapter } // no secret: reported as an error by the caller

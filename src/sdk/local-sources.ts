@@ -4,12 +4,15 @@
  */
 import { existsSync } from 'node:fs'
 import { paths, type Context } from '../context.ts'
-import { KeyrackOwnerUninitializedError } from '../domain/errors.ts'
+import { KeyrackError, KeyrackOwnerUninitializedError } from '../domain/errors.ts'
+import type { Grant } from '../domain/grant.ts'
 import { hints } from '../domain/hints.ts'
 import { REPLICA_MECH } from '../domain/ids.ts'
 import { parseSlug } from '../domain/names.ts'
 import { hostManifestMissing, type HostManifest } from '../manifests/host.ts'
 import { readInventory } from '../manifests/inventory.ts'
+import { declarationOf, type AllowlistedKey } from '../manifests/repo.ts'
+import { isDeclared } from '../mechs/mech.ts'
 import { accessOf, isIndexFree, isPassthrough } from '../vaults/vault.ts'
 import { gradeOf, grantFromVault, toGrant } from './grant.ts'
 import { OwnerSession } from './session.ts'
@@ -95,6 +98,44 @@ export function environmentSource(ctx: Context): Source {
         const source = ctx.env[parseSlug(slug).key]!
         answers.set(slug, { state: 'granted', implicit: true, grant: await toGrant(ctx, { slug, vault: passthrough, mech, source }) })
       }
+      return answers
+    },
+  }
+}
+
+/** what a key minted from the repo manifest's declaration is said to be stored in */
+export const DECLARED_VAULT = 'declared'
+
+/**
+ * Keys whose mech mints from what the repo manifest declares (EPHEMERAL_VIA_GITHUB_OIDC's
+ * `role-arn`), minted where they are asked for: in CI. Nothing of them is stored anywhere; a
+ * mint that cannot happen here (no OIDC token: the job lacks `id-token: write`) answers `absent`
+ * with the mech's own hint.
+ */
+export function declaredSource(ctx: Context, keys: readonly AllowlistedKey[]): Source {
+  return {
+    name: 'declared',
+    async lookup(slugs) {
+      const answers = new Map<string, Answer>()
+      await Promise.all(
+        keys.map(async (k) => {
+          const declaration = declarationOf(k.spec)
+          const slug = k.slugs[0]!
+          if (!declaration || !k.spec.mech || !slugs.includes(slug)) return
+          const mech = await ctx.mechs.load(k.spec.mech)
+          if (!isDeclared(mech)) return
+          try {
+            const minted = await mech.toKey(ctx, { slug, source: declaration })
+            const grant: Grant = { slug, key: { secret: minted.secret, grade: { protection: 'reference', duration: mech.duration } }, mech: mech.id, vault: DECLARED_VAULT }
+            if (minted.expiresAt !== undefined) grant.expiresAt = minted.expiresAt
+            if (minted.companions) grant.companions = minted.companions
+            answers.set(slug, { state: 'granted', grant })
+          } catch (error) {
+            if (!(error instanceof KeyrackError)) throw error
+            answers.set(slug, { state: 'absent', reason: error.message, hint: error.hint })
+          }
+        }),
+      )
       return answers
     },
   }

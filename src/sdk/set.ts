@@ -16,7 +16,7 @@ import { readOwnerConfig } from '../identity/owner-identity.ts'
 import { writeHostManifest, type HostEntry } from '../manifests/host.ts'
 import { readRepoManifest, type RepoKeySpec, type RepoManifest } from '../manifests/repo.ts'
 import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
-import type { Mech } from '../mechs/mech.ts'
+import { isDeclared, type Mech } from '../mechs/mech.ts'
 import { withLock } from '../runtime/lock.ts'
 import { canSource, isLockable, isPassthrough, type Vault, type VaultSetInput } from '../vaults/vault.ts'
 import { notAllowlistedWarning } from './allowlist-advice.ts'
@@ -95,6 +95,11 @@ export async function resolveSetPlan(ctx: Context, input: Omit<SetInput, 'secret
     throw new KeyrackKeyBlockedError(`the repo manifest requires mech ${spec.spec.mech} for ${key}`, [hints.set(ctx, { key, env, vault: input.vault, mech: spec.spec.mech })])
   const vault = await ctx.vaults.load(input.vault)
   const mech = await ctx.mechs.load(mechId)
+  if (isDeclared(mech))
+    throw new KeyrackUsageError(`${mech.id} keeps nothing in a vault: it is declared in .agent/keyrack.yml and minted in CI, so there is nothing to set`, [
+      `declare it under env.${env}: \`- key: ${key}\` with \`mech: ${mech.id}\` and \`role-arn: arn:aws:iam::<account>:role/<role>\``,
+      'then in the GitHub Actions job (with `permissions: id-token: write`): `keyrack get --for repo --env <env> --ci --output github-env`',
+    ])
   if (!canSource(vault, mech)) {
     const fitting = (await ctx.vaults.loadAll()).filter((v) => canSource(v, mech)).map((v) => `--vault ${v.id}`)
     throw new KeyrackUsageError(`mech ${mech.id} cannot take its source from vault ${vault.id}`, [fitting.length ? `use one of: ${fitting.join(', ')}` : `no vault in this build holds ${mech.id}'s source`])
@@ -106,9 +111,9 @@ export async function resolveSetPlan(ctx: Context, input: Omit<SetInput, 'secret
     ])
   const availability = await vault.isAvailable(ctx)
   if (!availability.available) throw new KeyrackVaultUnavailableError(`vault ${vault.id} cannot be used here: ${availability.reason}`, availability.hint)
-  const needs = isPassthrough(vault) ? 'nothing' : mech.source
-  if (needs === 'exid' && !input.exid)
-    throw new KeyrackUsageError(`${mech.id} stores a reference: say which item with \`--exid\``, [`keyrack set --key ${key} --env ${env} --vault ${vault.id} --mech ${mech.id} --exid <reference>`])
+  const needs = isPassthrough(vault) ? 'nothing' : (mech.source as 'secret' | 'exid')
+  // a mech with a guided set (AWS SSO) asks for what is missing; the others need it named
+  if (needs === 'exid' && !input.exid && !mech.ask) throw exidMissing({ key, env, vault, mech })
   const notAllowlisted = spec.manifest ? notAllowlistedWarning(spec.manifest, { key, env, org }) : undefined
   return { key, env, slug: toSlug({ org, env, key }), spec: spec.spec, vault, mech, grade, needs, ...(notAllowlisted ? { notAllowlisted } : {}) }
 }
@@ -119,9 +124,19 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
   const given: Pick<VaultSetInput, 'secret' | 'exid'> = {}
   if (needs === 'secret') {
     if (!input.secret) throw new KeyrackSecretInvalidError('the secret is empty', ['pass it on stdin with `--secret-stdin`, or type it at the prompt'])
+    const size = Buffer.byteLength(input.secret)
+    if (vault.maxSecretBytes !== undefined && size > vault.maxSecretBytes)
+      throw new KeyrackSecretInvalidError(`${vault.id} holds secrets of at most ${vault.maxSecretBytes} bytes, and this one is ${size}; nothing was stored`, [
+        `keep it in another vault, e.g. ${hints.set(ctx, { key, env, mech: mech.id })}`,
+      ])
     given.secret = input.secret
     warnings.push(...firewall(ctx, { key, env, org: input.org }, input.secret, spec))
-  } else if (needs === 'exid') given.exid = input.exid!
+    // a vault that stores the secret somewhere of the user's choosing (an SSM parameter) takes the place as exid
+    if (input.exid) given.exid = input.exid
+  } else if (needs === 'exid') {
+    if (!input.exid) throw exidMissing({ key, env, vault, mech })
+    given.exid = input.exid
+  }
   if (notAllowlisted) warnings.push(notAllowlisted)
   if (vault.protection === 'plaintext' && needs === 'secret') warnings.push(plaintextWarning(ctx, vault, key))
   const until = ctx.now() + parseDuration(input.duration ?? (env === ENV_SUDO ? SUDO_DURATION : DEFAULT_DURATION))
@@ -130,7 +145,7 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
   // open the identity (and the vault's own lock) before taking the owner lock, so a human
   // typing a passphrase does not hold it
   await session.identity()
-  if (isLockable(vault)) await vault.unlock(session)
+  if (isLockable(vault)) await vault.unlock(session, [{ slug, exid: given.exid ?? null }])
   return withLock(paths.lock(ctx), async () => {
     const manifest = await session.manifest()
     const previous = manifest.keys[slug]
@@ -146,7 +161,14 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
         )
     }
     // what to put back if the round trip fails: the same vault's previous source
-    const restore = previous && previous.vault === vault.id ? await previousSource(session, vault, slug, previous) : null
+    // what to put back if the round trip fails: the same vault's previous source — or, for a new
+    // key, whatever already sat where this one is stored (a team's SSM parameter is put back, never deleted)
+    const restore =
+      previous && previous.vault === vault.id
+        ? await previousSource(session, vault, slug, previous)
+        : needs === 'secret'
+          ? await vault.get(session, { slug, exid: given.exid ?? null }).then((secret) => (secret === null ? null : { secret, ...(given.exid ? { exid: given.exid } : {}) }))
+          : null
     let step = 'store'
     let stored: { exid: string | null } | null = null
     try {
@@ -174,7 +196,7 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
         )
       return { slug, vault: vault.id, mech: mech.id, grade, createdAt: entry.createdAt, updatedAt: entry.updatedAt, warnings }
     } catch (error) {
-      if (restore !== null) await vault.set(session, { slug, mech: previous!.mech, ...restore, until }).catch(() => undefined)
+      if (restore !== null) await vault.set(session, { slug, mech: previous?.mech ?? mech.id, ...restore, until }).catch(() => undefined)
       else if (stored !== null || step === 'store') await vault.del(session, { slug, exid: stored?.exid ?? null }).catch(() => undefined)
       if (error instanceof KeyrackVaultError || error instanceof KeyrackVaultUnavailableError || step === 'store') throw error
       const reason = error instanceof Error ? error.message : 'unknown error'
@@ -184,6 +206,12 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
     }
   })
 }
+
+const exidMissing = (p: { key: string; env: string; vault: Vault; mech: Mech }) =>
+  new KeyrackUsageError(`${p.mech.id} stores a reference: say which item with \`--exid\``, [
+    `keyrack set --key ${p.key} --env ${p.env} --vault ${p.vault.id} --mech ${p.mech.id} --exid <reference>`,
+    ...(p.mech.ask ? ['or run it on a terminal without `--exid`: keyrack guides you through it'] : []),
+  ])
 
 /** what a plaintext vault means for the key, said before it is stored */
 export const plaintextWarning = (ctx: Context, vault: Vault, key: string): string =>
@@ -207,9 +235,13 @@ function firewall(ctx: Context, { key, env, org }: { key: string; env: string; o
 
 /** a vault's previous source for a slug, to restore: the pointer it recorded, or the secret it held */
 async function previousSource(session: OwnerSession, vault: Vault, slug: string, previous: HostEntry): Promise<Pick<VaultSetInput, 'secret' | 'exid'> | null> {
-  if (previous.exid !== null) return { exid: previous.exid }
-  const secret = await vault.get(session, { slug, exid: null })
-  return secret === null ? null : { secret }
+  // a pointer to the user's own item is put back as a pointer: nothing is written into that item
+  const mech = await session.ctx.mechs.load(previous.mech).catch(() => null)
+  if (previous.exid !== null && (!vault.stores.includes('secret') || mech?.source === 'exid')) return { exid: previous.exid }
+  // a secret the vault keeps at a place (an SSM parameter) goes back to that place
+  const secret = await vault.get(session, { slug, exid: previous.exid })
+  if (secret === null) return previous.exid !== null ? { exid: previous.exid } : null
+  return { secret, ...(previous.exid !== null ? { exid: previous.exid } : {}) }
 }
 
 function repoSpec(ctx: Context, key: string, env: string): { org?: string; spec?: RepoKeySpec; manifest?: RepoManifest } {

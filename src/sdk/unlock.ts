@@ -108,7 +108,8 @@ export async function unlockTarget(ctx: Context, target: Target, input: { durati
   const failed = new Map<Vault, KeyrackError>()
   for (const vault of vaults.filter(isLockable)) {
     try {
-      await vault.unlock(session)
+      // the keys it is opened for: a vault that signs in per item (AWS SSO) opens only those
+      await vault.unlock(session, planned.filter((p) => p.vault === vault).map((p) => ({ slug: p.slug, exid: p.exid })))
     } catch (error) {
       if (!(error instanceof KeyrackError)) throw error
       failed.set(vault, error)
@@ -135,7 +136,13 @@ export async function unlockTarget(ctx: Context, target: Target, input: { durati
       if (error) return { p, error }
       const source = sources.get(p)
       if (source == null) return { p, missing: true }
-      return { p, grant: await toGrant(ctx, { slug: p.slug, vault: p.vault, mech: p.mech, source }) }
+      try {
+        return { p, grant: await toGrant(ctx, { slug: p.slug, vault: p.vault, mech: p.mech, source }) }
+      } catch (error) {
+        // one key whose source no longer works (an ended sign-in) does not stop the others
+        if (!(error instanceof KeyrackError)) throw error
+        return { p, error }
+      }
     }),
   )
   for (const outcome of minted) {
@@ -152,7 +159,9 @@ export async function unlockTarget(ctx: Context, target: Target, input: { durati
         continue
       }
       const expiresAt = grantExpiry(unlockUntil, grant.expiresAt)!
-      grants.push({ ...grant, expiresAt, ...(idleTimeoutMs ? { idleTimeoutMs: Math.min(idleTimeoutMs, durationMs) } : {}) })
+      // companions (role credentials) end with the grant at the latest
+      const companions = grant.companions ? { secrets: grant.companions.secrets, expiresAt: Math.min(grant.companions.expiresAt ?? expiresAt, expiresAt) } : undefined
+      grants.push({ ...grant, expiresAt, ...(companions ? { companions } : {}), ...(idleTimeoutMs ? { idleTimeoutMs: Math.min(idleTimeoutMs, durationMs) } : {}) })
       unlocked.push({ key: k.key, slug, grade: grant.key.grade, mech: grant.mech, vault: grant.vault, expiresAt })
     }
   }

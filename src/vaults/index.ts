@@ -12,10 +12,15 @@ const BUILTIN: Record<string, () => Promise<Vault>> = {
   'os.direct': () => import('./os.direct.ts').then((m) => m.default),
   'os.envvar': () => import('./os.envvar.ts').then((m) => m.default),
   'os.daemon': () => import('./os.daemon.ts').then((m) => m.default),
+  'aws.config': () => import('./aws.config.ts').then((m) => m.default),
+  'aws.params': () => import('./aws.params.ts').then((m) => m.default),
 }
 
+/** other names a vault answers to (rhachet's keyrack calls aws.config `aws.iam.sso`); records keep the id */
+const ALIASES: Record<string, string> = { 'aws.iam.sso': 'aws.config' }
+
 /** vaults of SPEC §7 this build does not carry yet, so users get a precise answer */
-const PLANNED = ['os.keychain', '1password', 'aws.config', 'aws.iam.sso', 'aws.params', 'github.secrets']
+const PLANNED = ['os.keychain', '1password', 'github.secrets']
 
 export interface VaultRegistry {
   /** every vault id this registry can load, in the order they are offered */
@@ -31,7 +36,7 @@ export function vaultRegistry(loaders: Record<string, () => Promise<Vault>>): Va
   const table: Record<string, () => Promise<Vault>> = Object.assign(Object.create(null), loaders)
   const ids = Object.keys(table)
   const load = (id: string): Promise<Vault> => {
-    const loader = table[id]
+    const loader = table[id] ?? (Object.hasOwn(ALIASES, id) ? table[ALIASES[id]!] : undefined)
     if (!loader) return Promise.reject(unknownVault(id, ids))
     // import() caches the module: loading twice costs nothing
     return loader()

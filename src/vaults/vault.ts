@@ -72,6 +72,8 @@ export interface Vault {
   readonly mechs?: readonly MechId[]
   /** the external tool it runs, if any: named with its install command when missing */
   readonly tool?: ToolInfo
+  /** the largest secret it can hold, in UTF-8 bytes (an SSM parameter: 4 KiB); absent = no limit keyrack knows of */
+  readonly maxSecretBytes?: number
   /** where it keeps what it stores, for messages: a path, `your login keychain` */
   where(ctx: Context): string
   /** can it work here, now? Cheap, never prompts; a missing tool or service says how to get it */
@@ -92,15 +94,28 @@ export interface Vault {
   del(session: VaultSession, input: VaultKeyRef): Promise<void>
 }
 
+/** a key the daemon held (or holds) for a vault, with what it served */
+export interface HeldKey {
+  slug: string
+  secret: string
+}
+
 export interface LockableVault extends Vault {
   /**
    * Opens the vault's own lock or sign-in for this operation (one prompt, however many keys
    * follow). May ask through `session.ctx.prompt` or the OS; with nobody to ask it throws
-   * KeyrackNoTerminalError with the command to run first.
+   * KeyrackNoTerminalError with the command to run first. `keys` are the keys the operation is
+   * for, when the vault signs in per item (an AWS profile's SSO session): it opens only what
+   * those need; without them, only the vault itself.
    */
-  unlock(session: VaultSession): Promise<void>
-  /** closes what `unlock` opened, when the vault keeps a session of its own */
-  relock?(session: VaultSession): Promise<void>
+  unlock(session: VaultSession, keys?: readonly VaultKeyRef[]): Promise<void>
+  /**
+   * Closes what `unlock` opened, when the vault keeps a session of its own. `keys` are the keys
+   * the daemon just let go of, each with what it served (an AWS profile name), and `kept` the
+   * keys of this vault it still holds: a vault that signs in per item ends only the sessions of
+   * `keys` that no kept key shares.
+   */
+  relock?(session: VaultSession, keys?: readonly HeldKey[], kept?: readonly HeldKey[]): Promise<void>
 }
 
 export interface IndexFreeVault extends Vault {
@@ -149,6 +164,6 @@ export function canSource(vault: Vault, mech: Mech): boolean {
   const named = vault.mechs?.includes(mech.id) ?? false
   if (vault.mechs && !named) return false
   if (mech.dedicated && !named) return false
-  if (!vault.stores.includes(mech.source)) return false
+  if (!(vault.stores as readonly string[]).includes(mech.source)) return false
   return !mech.minProtection || PROTECTIONS.indexOf(vault.protection) >= PROTECTIONS.indexOf(mech.minProtection)
 }

@@ -158,7 +158,7 @@ describe('the action check script (simulated GitHub Actions)', () => {
     const r = runScript(RUN_SCRIPT, actionsEnv({ ...allKeys, AWS_ACCESS_KEY_ID: IAM_KEY }))
     expect(r.code).toBe(5)
     expect(r.stderr).toMatch(/AWS_ACCESS_KEY_ID\s+blocked/)
-    expect(r.stderr).toContain('role-to-assume')
+    expect(r.stderr).toContain('mech: EPHEMERAL_VIA_GITHUB_OIDC')
     expect(r.stderr).toContain('keyrack set --key AWS_PROFILE --env test --vault aws.config --mech EPHEMERAL_VIA_AWS_SSO')
     expect(r.stdout).toContain('(exit 5): a long-lived credential was refused by the firewall')
     expect(existsSync(githubEnv)).toBe(false)

@@ -83,7 +83,7 @@ describe('CI mode: keys only from the environment', () => {
     expect(r.code).toBe(5)
     expect(withoutShellStatus(r)).toBe('')
     expect(r.stderr).toMatch(/AWS_ACCESS_KEY_ID\s+blocked\s+an aws access key id of an iam user \(AKIA…\), long-lived, from the environment/)
-    expect(r.stderr).toContain('keyrack: hint: in github actions, assume an iam role with oidc (`aws-actions/configure-aws-credentials` with `role-to-assume`)')
+    expect(r.stderr).toContain('keyrack: hint: in github actions, assume an iam role with oidc instead of keeping an access key in secrets: in .agent/keyrack.yml list `- key: AWS_ACCESS_KEY_ID` with `mech: EPHEMERAL_VIA_GITHUB_OIDC`')
     expect(r.stderr).toContain('keyrack: hint: replace it with: keyrack set --key AWS_PROFILE --env test --vault aws.config --mech EPHEMERAL_VIA_AWS_SSO')
     // no mask was printed for a refused run: nothing was granted
     expect(r.stdout).not.toContain('::add-mask::')

@@ -178,10 +178,13 @@ describe('the refusal points at the exact replacement command', () => {
       expect(refused.code).toBe(5)
       const command = replacement(refused.stderr)
       expect(command).toEqual(expected)
-      // pasted as is, keyrack takes every argument; until the short-lived mechs ship (issue 11) it
-      // stops at the mech or vault this version lacks, never at the command's form
+      // pasted as is, keyrack takes every argument; it stops at a mech this version lacks, or (with
+      // no terminal) at the guided set's questions — repeating the same command, never at its form
       const pasted = sandbox.run(command, { cwd: sandbox.home })
-      if (pasted.code !== 0) expect(pasted.stderr).toMatch(/keyrack: error: (mech|vault) '[\w.]+' is not available in this version of keyrack/)
+      if (pasted.code !== 0)
+        expect(pasted.stderr).toMatch(
+          new RegExp(`keyrack: error: (mech|vault) '[\\w.]+' is not available in this version of keyrack|keyrack: hint: run it on a terminal: keyrack ${command.join(' ').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n`),
+        )
     }
   })
 })

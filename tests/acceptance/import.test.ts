@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto'
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { Sandbox } from '../helpers/harness.ts'
+import { installFakeAws } from '../fakes/aws-process.ts'
 
 const FIXTURE = process.env.KEYRACK_RHACHET_FIXTURE || join(import.meta.dir, '..', '..', '..', '..', 'shared', 'fixtures', 'rhachet-home')
 const fixture = existsSync(FIXTURE) ? FIXTURE : '/work/shared/fixtures/rhachet-home'
@@ -194,17 +195,31 @@ describe('keyrack import: all or nothing', () => {
       const encrypter = new Encrypter()
       encrypter.addRecipient(manifest.recipients[0]!.pubkey)
       writeFileSync(join(box.home, '.rhachet', 'keyrack', 'keyrack.host.age'), armor.encode(await encrypter.encrypt(JSON.stringify(manifest, null, 2))))
-      const r = box.run(['import', '--from', 'rhachet'])
+      // a machine without the AWS CLI (whatever this one has installed)
+      const noAws = { PATH: (process.env.PATH ?? '').split(':').filter((d) => d && !existsSync(join(d, 'aws'))).join(':') }
+      const r = box.run(['import', '--from', 'rhachet'], { env: noAws })
       if (r.code !== 0) throw new Error(r.stderr)
       expect(r.stdout).toMatch(/example\.test\.XAI_API_KEY\s+1password\s+PERMANENT_VIA_REFERENCE\s+skip\s+vault 1password is not in keyrack yet/)
-      expect(r.stdout).toMatch(/example\.test\.AWS_PROFILE\s+aws\.config\s+EPHEMERAL_VIA_AWS_SSO\s+skip\s+vault aws\.config is not in keyrack yet/)
+      // an AWS SSO profile is a reference: it comes over only where it works (the AWS CLI, the profile)
+      expect(r.stdout).toMatch(/example\.test\.AWS_PROFILE\s+aws\.config\s+EPHEMERAL_VIA_AWS_SSO\s+skip\s+vault aws\.config cannot be used here: the AWS CLI \(`aws`\) is not installed/)
       expect(r.stdout).toMatch(/example\.test\.SLACK_WEBHOOK\s+os\.direct\s+PERMANENT_VIA_REPLICA\s+imported/)
       expect(r.stderr).toContain('imported 1 key (round trip verified); 0 unchanged, 2 skipped')
       expect(r.stderr).toContain('keyrack: hint: example.test.XAI_API_KEY: keep using rhachet for it, or store it in a keyrack vault: keyrack set --key XAI_API_KEY --env test --vault os.secure --mech <mech>')
+      // with the AWS CLI installed and the profile in ~/.aws/config, a second import brings the pointer over
+      const env = { PATH: `${installFakeAws(box.dir)}:${process.env.PATH}` }
+      const missing = box.run(['import', '--from', 'rhachet'], { env })
+      expect(missing.stdout).toMatch(/example\.test\.AWS_PROFILE\s+aws\.config\s+EPHEMERAL_VIA_AWS_SSO\s+skip\s+the AWS profile example\.test\.admin is not in/)
+      mkdirSync(join(box.home, '.aws'), { recursive: true })
+      writeFileSync(join(box.home, '.aws', 'config'), '[sso-session example]\nsso_start_url = https://example.awsapps.com/start\nsso_region = us-east-1\n\n[profile example.test.admin]\nsso_session = example\nsso_account_id = 111111111111\nsso_role_name = AdministratorAccess\n')
+      const again = box.run(['import', '--from', 'rhachet'], { env })
+      expect(again.code).toBe(0)
+      expect(again.stdout).toMatch(/example\.test\.AWS_PROFILE\s+aws\.config\s+EPHEMERAL_VIA_AWS_SSO\s+imported/)
+      const listed = box.run(['list', '--json'], { env })
+      expect(JSON.parse(listed.stdout).keys.find((k: { slug: string }) => k.slug === 'example.test.AWS_PROFILE')).toMatchObject({ vault: 'aws.config', mech: 'EPHEMERAL_VIA_AWS_SSO' })
     } finally {
       box.cleanup()
     }
-  })
+  }, 60_000)
 })
 
 describe('a rhachet keyrack on a passphrase-protected ssh key', () => {

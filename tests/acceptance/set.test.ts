@@ -100,9 +100,9 @@ describe('set', () => {
   })
 
   test("the repo manifest's mech requirement guides set, and a different mech is refused", () => {
-    // the manifest's mech is used when --mech is absent (this build cannot produce it yet)
+    // the manifest's mech is used when --mech is absent, and names the one vault that holds it
     const r = sb.run(['set', '--key', 'SSO_PROFILE', '--env', 'test', '--vault', 'os.secure', '--secret-stdin'], { input: 'p' })
-    expectError(r, 2, /mech 'EPHEMERAL_VIA_AWS_SSO' is not available/)
+    expectError(r, 2, /mech EPHEMERAL_VIA_AWS_SSO cannot take its source from vault os\.secure/, /use one of: --vault aws\.config/)
     const wrong = sb.set('SSO_PROFILE', 'test', 'p')
     expectError(wrong, 5, /requires mech EPHEMERAL_VIA_AWS_SSO for SSO_PROFILE/, /--mech EPHEMERAL_VIA_AWS_SSO/)
   })

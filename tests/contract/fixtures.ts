@@ -5,7 +5,11 @@
  * e.g. PATH with a fake tool from tests/fakes/ first, or the address of a private dbus session —
  * and `stop` to undo what it started.
  */
+import { appendFileSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { parseSlug } from '../../src/domain/names.ts'
+import { awsEndpointEnv, startAwsFake } from '../fakes/aws-server.ts'
+import { installFakeAws } from '../fakes/aws-process.ts'
 
 export interface VaultFixture {
   start(dir: string): Promise<{ env: Record<string, string | undefined>; stop?: () => Promise<void> }>
@@ -16,6 +20,11 @@ export interface VaultFixture {
    * the vault's (fake) backend and return the reference to it, e.g. `op://Private/item/field`
    */
   reference?(env: Record<string, string | undefined>, secret: string): Promise<string>
+  /**
+   * a vault whose references are names that resolve to themselves (aws.config: a profile name):
+   * make an item, and say what it resolves to — the secrets round trip does not apply to it
+   */
+  item?(env: Record<string, string | undefined>, name: string): { exid: string; resolves: string }
 }
 
 /** vaults that need nothing outside keyrack: just a temp home */
@@ -30,4 +39,27 @@ export const fixtures: Record<string, VaultFixture> = {
   },
   // the daemon starts in the suite's own XDG_RUNTIME_DIR; the suite relocks (stops) it at the end
   'os.daemon': builtin,
+  // the loopback AWS fake's SSM, reached with role credentials the fake issued (in the environment)
+  'aws.params': {
+    start: async () => {
+      const fake = startAwsFake()
+      const c = fake.credentialsFor('arn:aws:iam::111111111111:role/contract')
+      return {
+        env: { ...awsEndpointEnv(fake.url), AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey, AWS_SESSION_TOKEN: c.sessionToken },
+        stop: async () => fake.stop(),
+      }
+    },
+  },
+  // the loopback AWS fake (IAM Identity Center portal + OIDC) and the fake `aws` CLI on PATH
+  'aws.config': {
+    start: async (dir) => {
+      const fake = startAwsFake()
+      return { env: { PATH: `${installFakeAws(dir)}:${process.env.PATH}`, ...awsEndpointEnv(fake.url), SSO_START_URL: fake.startUrl }, stop: async () => fake.stop() }
+    },
+    item: (env, name) => {
+      mkdirSync(join(env.HOME!, '.aws'), { recursive: true })
+      appendFileSync(join(env.HOME!, '.aws', 'config'), `\n[profile ${name}]\nsso_session = contract\nsso_account_id = 111111111111\nsso_role_name = ReadOnlyAccess\n\n[sso-session contract]\nsso_start_url = ${env.SSO_START_URL}\nsso_region = us-east-1\n`)
+      return { exid: name, resolves: name }
+    },
+  },
 }

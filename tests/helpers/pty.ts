@@ -55,12 +55,23 @@ print(json.dumps({'ok': missing is None, 'code': code, 'out': buf.decode('utf8',
 export const ENTER = '\r'
 export const CTRL_C = '\u0003'
 
-export function onTerminal(sb: Sandbox, args: string[], steps: { expect: string; send: string }[]): { ok: boolean; code: number; out: string; missing: string | null } {
-  const spec = { cwd: sb.repo, argv: [BIN, ...args], env: sb.env({ TERM: 'xterm' }), steps, timeout: 15 }
-  const r = spawnSync(PYTHON!, ['-c', DRIVER, JSON.stringify(spec)], { encoding: 'utf8', timeout: 20_000 })
+export interface TerminalRun {
+  /** every step's text appeared */
+  ok: boolean
+  code: number
+  /** all the terminal showed (stdout and stderr together, as a terminal does) */
+  out: string
+  /** the first `expect` that never appeared */
+  missing: string | null
+}
+
+/** `options.env`: more of the sandbox's environment (a fake tool on PATH); `options.timeout`: seconds */
+export function onTerminal(sb: Sandbox, args: string[], steps: { expect: string; send: string }[], options: { env?: Record<string, string | undefined>; timeout?: number } = {}): TerminalRun {
+  const timeout = options.timeout ?? 15
+  const spec = { cwd: sb.repo, argv: [BIN, ...args], env: sb.env({ TERM: 'xterm', ...options.env }), steps, timeout }
+  const r = spawnSync(PYTHON!, ['-c', DRIVER, JSON.stringify(spec)], { encoding: 'utf8', timeout: (timeout + 5) * 1000 })
   if (r.status !== 0) throw new Error(`pty driver failed: ${r.stderr}`)
-  const result = JSON.parse(r.stdout)
+  const result = JSON.parse(r.stdout) as TerminalRun
   sb.transcript.push(result.out)
   return result
 }
-

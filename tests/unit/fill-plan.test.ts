@@ -32,7 +32,7 @@ describe('keyrack.fillPlan', () => {
     expect(plan.commands[0]).toBe('keyrack init')
   })
 
-  test('states and exact commands: granted, absent (required mech, chosen mech, env.all, unavailable mech), blocked; no secret anywhere', async () => {
+  test('states and exact commands: granted, absent (required mech with its own vault, chosen mech, env.all), blocked; no secret anywhere', async () => {
     const home = join(dir, 'open')
     await keyrack.init({ ...opts(home), passphrase: false })
     await keyrack.set({ ...opts(home), key: 'ALPHA', env: 'test', ...REPLICA, secret: 'alpha-secret-1' })
@@ -53,7 +53,8 @@ describe('keyrack.fillPlan', () => {
     expect(k.ALPHA).toMatchObject({ state: 'granted', action: 'none', vault: 'os.secure', mech: 'PERMANENT_VIA_REPLICA', grade: { protection: 'encrypted', duration: 'permanent' }, requiredMech: 'PERMANENT_VIA_REPLICA' })
     expect(k.BETA).toMatchObject({ state: 'absent', action: 'set', setEnv: 'test', fillable: true, setCommand: 'keyrack set --key BETA --env test --vault os.secure --mech <mech>' })
     expect(k.SHARED).toMatchObject({ state: 'absent', setEnv: 'all', setCommand: 'keyrack set --key SHARED --env all --vault os.secure --mech <mech>' })
-    expect(k.SSO).toMatchObject({ state: 'absent', fillable: false, requiredMech: 'EPHEMERAL_VIA_AWS_SSO' })
+    // AWS SSO profiles live only in aws.config: the command names that vault
+    expect(k.SSO).toMatchObject({ state: 'absent', fillable: true, requiredMech: 'EPHEMERAL_VIA_AWS_SSO', setCommand: 'keyrack set --key SSO --env test --vault aws.config --mech EPHEMERAL_VIA_AWS_SSO' })
     expect(k.LEAKY).toMatchObject({ state: 'blocked', action: 'replace' })
     expect(k.LEAKY!.hint.join('\n')).toContain('EPHEMERAL_VIA_AWS_SSO')
     expect(plan.commands).toEqual([k.BETA!.setCommand!, k.SSO!.setCommand!, k.SHARED!.setCommand!])
@@ -63,7 +64,7 @@ describe('keyrack.fillPlan', () => {
     // --vault / --mech choices show in the commands; a mech the repo requires wins over --mech
     const chosen = byKey(await keyrack.fillPlan({ ...opts(home), env: 'test', vault: 'os.direct', mech: 'PERMANENT_VIA_REPLICA' }))
     expect(chosen.BETA!.setCommand).toBe('keyrack set --key BETA --env test --vault os.direct --mech PERMANENT_VIA_REPLICA')
-    expect(chosen.SSO!.setCommand).toBe('keyrack set --key SSO --env test --vault os.direct --mech EPHEMERAL_VIA_AWS_SSO')
+    expect(chosen.SSO!.setCommand).toBe('keyrack set --key SSO --env test --vault aws.config --mech EPHEMERAL_VIA_AWS_SSO')
   })
 
   test('a protected identity: the inventory tells absent from locked without the passphrase', async () => {

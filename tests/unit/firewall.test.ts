@@ -308,9 +308,11 @@ describe('blockedAdvice', () => {
     expect(lines).toContain(
       'replace it with: keyrack set --key AWS_PROFILE --env test --vault aws.config --mech EPHEMERAL_VIA_AWS_SSO',
     )
-    expect(lines.at(-1)).toBe(
+    expect(lines.at(-2)).toBe(
       'EPHEMERAL_VIA_AWS_SSO grants AWS_PROFILE, not AWS_ACCESS_KEY_ID: in .agent/keyrack.yml, list `- key: AWS_PROFILE` with `mech: EPHEMERAL_VIA_AWS_SSO` under env.test in place of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY',
     )
+    // tools that need the access key itself: the profile's role credentials, on request
+    expect(lines.at(-1)).toContain('add `with-credentials: true` to that entry')
   })
 
   test('github: the exact app replacement command, with the key name given', () => {

@@ -27,6 +27,13 @@ export const outputArgs = {
   json: { type: 'boolean', description: 'same as --output json' },
 } as const satisfies ArgsDef
 
+export const credentialArgs = {
+  'with-credentials': {
+    type: 'boolean',
+    description: "also the credentials a key's mech mints beside it: an AWS SSO profile's AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN",
+  },
+} as const satisfies ArgsDef
+
 export const ciArgs = {
   ci: { type: 'boolean', description: 'CI mode (also when $CI is set and not false/0): keys come only from the environment', negativeDescription: 'not CI mode, whatever $CI says' },
 } as const satisfies ArgsDef

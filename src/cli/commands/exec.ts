@@ -2,7 +2,7 @@ import { defineCommand } from 'citty'
 import { exec } from '../../sdk/exec.ts'
 import { writeMasks } from '../emit.ts'
 import { action, say, warn } from '../report.ts'
-import { ciArgs, cliContext, forArgs, isCiMode, keyEnvArgs, noteEmptyEnv, ownerArgs } from './_args.ts'
+import { ciArgs, cliContext, credentialArgs, forArgs, isCiMode, keyEnvArgs, noteEmptyEnv, ownerArgs } from './_args.ts'
 import { KeyrackUsageError } from '../../domain/errors.ts'
 
 export default defineCommand({
@@ -17,6 +17,7 @@ export default defineCommand({
   args: {
     ...forArgs,
     ...keyEnvArgs,
+    ...credentialArgs,
     ...ownerArgs,
     ...ciArgs,
     'strict-env': { type: 'boolean', description: "remove the repo's other keys from the child environment" },
@@ -31,7 +32,7 @@ export default defineCommand({
     if (command.length === 0) throw new KeyrackUsageError('no command to run', ['put it after `--`: `keyrack exec --for repo --env test -- npm test`'])
     const ctx = cliContext(args)
     const { exitCode, signal } = await exec(ctx, {
-      for: args.for as 'repo' | undefined, key: args.key, env: args.env, org: args.org, ci: isCiMode(args, ctx.env), strictEnv: args['strict-env'], command,
+      for: args.for as 'repo' | undefined, key: args.key, env: args.env, org: args.org, ci: isCiMode(args, ctx.env), strictEnv: args['strict-env'], withCredentials: args['with-credentials'] === true, command,
       redact: args.redact,
       // before the command starts: masks first (on GitHub Actions the child's output is masked too), then warnings
       onGranted: async (result, redaction) => {

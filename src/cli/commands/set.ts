@@ -41,7 +41,7 @@ export default defineCommand({
     const input: SetInput = { key: args.key, env: args.env, vault: args.vault, mech: args.mech, org: args.org, exid: args.exid, duration: args.duration }
     // validate everything that needs no secret first, so nobody types a secret into a doomed command
     const plan = await resolveSetPlan(ctx, input)
-    if (plan.mech.ask && !args.exid && !args['secret-stdin']) Object.assign(input, await plan.mech.ask(ctx, { key: plan.key, env: plan.env }))
+    if (plan.mech.ask && !args.exid && !args['secret-stdin']) Object.assign(input, await plan.mech.ask(ctx, { key: plan.key, env: plan.env, ...(args.org ? { org: args.org } : {}) }))
     else if (plan.needs === 'secret') {
       const command = ['keyrack set', `--key ${args.key}`, `--env ${args.env}`, `--vault ${args.vault}`, args.mech && `--mech ${args.mech}`, args.org && `--org ${args.org}`, args.owner && `--owner ${args.owner}`]
       input.secret = await readSecret(args, args.key, command.filter(Boolean).join(' '))

@@ -2,8 +2,9 @@
  * The pure firewall check (SPEC §12): classify one secret value against the rules table, and
  * build the guidance shown when it is blocked. No I/O, no secret ever enters a message.
  */
+import { vaultForHint } from '../ids.ts'
 import { DEFAULT_OWNER } from '../names.ts'
-import { FIREWALL_RULES, type FirewallRule, type MechId } from './rules.ts'
+import { FIREWALL_RULES, type FirewallRule } from './rules.ts'
 import { decoderLabel, trimJunk, visitViews, type DecoderId } from './views.ts'
 
 export type FirewallVerdict =
@@ -145,14 +146,6 @@ export function withArticle(description: string): string {
   return `${/^(?:[aeio]|xai\b)/.test(description) ? 'an' : 'a'} ${description}`
 }
 
-/** where each short-lived mech keeps its source (SPEC §7–8) */
-const VAULT_FOR_MECH: Partial<Record<MechId, string>> = {
-  // the vault holds an aws cli profile name; the sso session behind it is the short-lived part
-  EPHEMERAL_VIA_AWS_SSO: 'aws.config',
-  // the app's private key must live in an encrypted vault
-  EPHEMERAL_VIA_GITHUB_APP: 'os.secure',
-}
-
 export interface BlockedAdviceTarget {
   /** the key name as the repo manifest spells it, e.g. GITHUB_TOKEN */
   readonly key: string
@@ -172,7 +165,7 @@ export function blockedAdvice(rule: FirewallRule, target: BlockedAdviceTarget): 
   const lines = [`${target.key} holds ${withArticle(rule.description)}: ${rule.advice}`]
   const mech = rule.shortLivedMech
   if (mech === null) return lines
-  const vault = VAULT_FOR_MECH[mech] ?? 'os.secure'
+  const vault = vaultForHint(mech)
   const org = target.org === undefined ? '' : ` --org ${target.org}`
   const owner = target.owner === undefined || target.owner === DEFAULT_OWNER ? '' : ` --owner ${target.owner}`
   // the short-lived mech may grant a different key (aws sso grants AWS_PROFILE): name that one
@@ -184,5 +177,6 @@ export function blockedAdvice(rule: FirewallRule, target: BlockedAdviceTarget): 
       `${mech} grants ${key}, not ${target.key}: in .agent/keyrack.yml, list \`- key: ${key}\` with \`mech: ${mech}\` under env.${target.env} in place of ${old.join(' and ')}`,
     )
   }
+  if (rule.replacementNote) lines.push(rule.replacementNote)
   return lines
 }

@@ -50,6 +50,8 @@ export interface FirewallRule {
   readonly companionKeys?: readonly string[]
   /** for blocked rules: what to do instead inside ci, where `keyrack set` does not run */
   readonly ciAdvice?: string
+  /** one more line after the replacement command, when the replacement works differently (aws sso grants a profile) */
+  readonly replacementNote?: string
 }
 
 // GitHub's token formats: a 3-letter prefix, `_`, then base62 characters: 36 today (30 random + a
@@ -70,8 +72,10 @@ export const FIREWALL_RULES: readonly FirewallRule[] = [
     advice: 'iam user keys never expire; use an aws sso profile, which grants hour-long role credentials',
     grantsKey: 'AWS_PROFILE',
     companionKeys: ['AWS_SECRET_ACCESS_KEY'],
+    replacementNote:
+      'tools that read AWS_ACCESS_KEY_ID rather than a profile get the role\'s short-lived credentials (ASIA…) with it: add `with-credentials: true` to that entry (or pass `--with-credentials` to `keyrack get`)',
     ciAdvice:
-      'in github actions, assume an iam role with oidc (`aws-actions/configure-aws-credentials` with `role-to-assume`) instead of keeping an access key in secrets',
+      'in github actions, assume an iam role with oidc instead of keeping an access key in secrets: in .agent/keyrack.yml list `- key: AWS_ACCESS_KEY_ID` with `mech: EPHEMERAL_VIA_GITHUB_OIDC` and `role-arn: arn:aws:iam::<account>:role/<role>`, and give the job `permissions: id-token: write`',
   },
   {
     id: 'aws-sts-access-key-id',
