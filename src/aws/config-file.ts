@@ -14,12 +14,12 @@
  * `s3 =`); whole-line comments start with `#` or `;`.
  */
 import { realpathSync, statSync } from 'node:fs'
-import { join } from 'node:path'
 import type { Context } from '../context.ts'
 import { KeyrackEnvironmentError, KeyrackVaultError } from '../domain/errors.ts'
 import { printable } from '../domain/printable.ts'
 import { writeFileAtomic } from '../runtime/fs-atomic.ts'
 import { readFileGuarded, UnsafeFileError } from '../runtime/read-file.ts'
+import { awsConfigPath } from './cli-tool.ts'
 
 /** a config file that is a megabyte is not a config file */
 const MAX_CONFIG_BYTES = 1024 * 1024
@@ -45,11 +45,6 @@ export interface AwsConfig {
   text: string
   exists: boolean
   sections: ConfigSection[]
-}
-
-/** where the AWS CLI and SDKs read their config, for this context */
-export function awsConfigPath(ctx: Pick<Context, 'env'>): string {
-  return ctx.env.AWS_CONFIG_FILE || join(ctx.env.HOME || '/', '.aws', 'config')
 }
 
 /** the config file, parsed; a missing file is an empty one */

@@ -14,18 +14,8 @@
 import type { Context } from '../context.ts'
 import { KeyrackVaultError } from '../domain/errors.ts'
 import { printable, shellWord } from '../domain/printable.ts'
-import type { ToolInfo } from '../ports.ts'
+import { AWS_CLI } from './cli-tool.ts'
 import { isRefreshable, readSsoToken, REFRESH_WINDOW_MS, tokenCachePath, writeRefreshedToken, type SsoProfile, type SsoToken } from './sso-profile.ts'
-
-export const AWS_CLI: ToolInfo = {
-  name: 'aws',
-  install: {
-    darwin: 'brew install awscli',
-    linux: 'curl -fsSL https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip -o awscliv2.zip && unzip -q awscliv2.zip && sudo ./aws/install',
-    default: 'see https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html',
-  },
-  purpose: 'AWS IAM Identity Center (SSO) sign-in (`aws sso login`)',
-}
 
 /** how long a human may take to approve a sign-in in the browser (the device code lives 10 min) */
 const SIGN_IN_TIMEOUT_MS = 15 * 60_000

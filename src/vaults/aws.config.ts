@@ -16,8 +16,7 @@
  * fetched fresh (GetRoleCredentials) and gives the grant the session's expiry.
  */
 import { KeyrackUsageError } from '../domain/errors.ts'
-import { awsConfigPath } from '../aws/config-file.ts'
-import { AWS_CLI } from '../aws/sso-session.ts'
+import { AWS_CLI, awsConfigPath } from '../aws/cli-tool.ts'
 import type { LockableVault } from './vault.ts'
 
 export const awsConfigVault: LockableVault = {
