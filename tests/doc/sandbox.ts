@@ -13,6 +13,7 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
 import { chmodSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { awsEndpointEnv } from '../fakes/aws-server.ts'
 import { BIN, daemonPidsUnder } from '../helpers/harness.ts'
 import type { Command, DocBlock } from './markdown.ts'
 
@@ -22,6 +23,9 @@ export const PASSPHRASE = 'correct horse battery staple'
 export const typedSecret = (key: string): string => `doctest-typed-${key}`
 
 const TERMINAL = resolve(import.meta.dir, 'terminal.py')
+/** the README's IAM Identity Center: its access portal, sso-session and profile */
+export const AWS_START_URL = 'https://acme.awsapps.com/start'
+const AWS_CONFIG = `[sso-session acme]\nsso_start_url = ${AWS_START_URL}\nsso_region = us-east-1\nsso_registration_scopes = sso:account:access\n\n[profile acme.test.admin]\nsso_session = acme\nsso_account_id = 111111111111\nsso_role_name = AdministratorAccess\nregion = us-east-1\n`
 
 export interface Fixture {
   /** what the state is, for docs/contributing.md and failure messages */
@@ -54,6 +58,8 @@ export class DocSandbox {
   repoManifest = ''
   private readonly snapshots = new Map<string, string>()
   private readonly passphraseFile = join(this.base, 'passphrase')
+  /** the loopback AWS fake (tests/fakes/aws-process.ts), once a block needed it; lives as long as the sandbox */
+  private awsFake?: { url: string; stop(): void }
 
   constructor() {
     writeFileSync(this.passphraseFile, `${PASSPHRASE}\n`, { mode: 0o600 })
@@ -71,8 +77,10 @@ export class DocSandbox {
       XDG_RUNTIME_DIR: this.runtimeDir,
       TMPDIR: join(this.root, 'tmp'),
       // a temporary STS key (fine for the firewall): the README manifest's AWS_PROFILE is
-      // `is-optional-if-has: AWS_ACCESS_KEY_ID`, and AWS SSO has no fake here yet
+      // `is-optional-if-has: AWS_ACCESS_KEY_ID`, so blocks that do not set one up still run
       AWS_ACCESS_KEY_ID: 'ASIAZDOCTESTZ7EXAMPLE',
+      // once the AWS fake runs: the SDKs' and the CLI's standard endpoint settings point at it
+      ...(this.awsFake ? awsEndpointEnv(this.awsFake.url) : {}),
       ...extra,
     }
   }
@@ -191,8 +199,36 @@ export class DocSandbox {
     return { lines: commands.map((command, i) => ({ command, code: statuses.get(i) ?? null })), transcript: result.out, finished: result.code !== null }
   }
 
+  /**
+   * Starts the AWS fake in a process of its own (blocks run with spawnSync, which would stall a
+   * server in this one), once per sandbox: the snapshots' token caches stay valid against it.
+   */
+  startAwsFake(): void {
+    if (this.awsFake) return
+    const head = join(this.base, 'aws-fake.json')
+    const proc = Bun.spawn([process.execPath, resolve(import.meta.dir, '..', 'fakes', 'aws-process.ts'), JSON.stringify({ startUrl: AWS_START_URL })], {
+      stdin: 'pipe',
+      stdout: Bun.file(head),
+      stderr: 'inherit',
+    })
+    const stop = () => {
+      ;(proc.stdin as import('bun').FileSink).end()
+      proc.kill()
+    }
+    const deadline = Date.now() + 30_000
+    while (!(existsSync(head) && readFileSync(head, 'utf8').includes('\n'))) {
+      if (proc.exitCode !== null || Date.now() > deadline) {
+        stop()
+        throw new Error('fixture: the AWS fake did not start')
+      }
+      Bun.sleepSync(20)
+    }
+    this.awsFake = { url: (JSON.parse(readFileSync(head, 'utf8').split('\n')[0]!) as { url: string }).url, stop }
+  }
+
   cleanup(): void {
     this.stopDaemons()
+    this.awsFake?.stop()
     rmSync(this.base, { recursive: true, force: true })
   }
 }
@@ -262,6 +298,20 @@ export const FIXTURES: Record<string, Fixture> = {
     apply: (box) => void box.keyrack(['recipients', 'add', box.sh('age-keygen -y backup.txt').trim(), '--passphrase-fd', '3']),
   },
   'passphrase-file': { about: '~/.config/keyrack-passphrase holds the passphrase (0600)', apply: (box) => void box.sh('mkdir -p ~/.config && (umask 077 && printf "%s\\n" "$DOCTEST_PASSPHRASE" > ~/.config/keyrack-passphrase)') },
+  'fake-aws': {
+    about: `the AWS fake (IAM Identity Center at ${AWS_START_URL}, STS, SSM) on loopback through AWS_ENDPOINT_URL_*, a fake \`aws\` in ~/.local/bin, and ~/.aws/config with [sso-session acme] and [profile acme.test.admin] (not signed in)`,
+    apply: (box) => {
+      box.startAwsFake()
+      writeFileSync(join(box.home, '.local', 'bin', 'aws'), `#!/bin/sh\nexec '${process.execPath}' '${resolve(import.meta.dir, '..', 'fakes', 'aws-cli.ts')}' "$@"\n`, { mode: 0o755 })
+      mkdirSync(join(box.home, '.aws'), { recursive: true, mode: 0o700 })
+      writeFileSync(join(box.home, '.aws', 'config'), AWS_CONFIG, { mode: 0o600 })
+    },
+  },
+  'aws-profile': {
+    about: "human's AWS_PROFILE (env test) set to the SSO profile acme.test.admin (aws.config, EPHEMERAL_VIA_AWS_SSO), signed in (needs fake-aws)",
+    apply: (box) =>
+      void box.keyrack(['set', '--key', 'AWS_PROFILE', '--env', 'test', '--vault', 'aws.config', '--mech', 'EPHEMERAL_VIA_AWS_SSO', '--exid', 'acme.test.admin', '--passphrase-fd', '3']),
+  },
   unlocked: {
     about: "human's keys for env test unlocked in the daemon (live: started for each block)",
     snapshot: false,
