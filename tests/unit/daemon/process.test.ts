@@ -203,8 +203,17 @@ describe('with a second OS user', () => {
     const listenerPath = join(otherRuntime, 'human.sock')
     const listener = Bun.spawn([...asUser(other), BUN, join(FIXTURES, 'plain-listener.ts'), listenerPath], { env: otherUserEnv(), stdout: 'pipe' })
     pids.add(listener.pid)
-    const output = new Response(listener.stdout).text()
-    await waitFor(() => existsSync(listenerPath), 3000)
+    // wait for the listener's own 'ready' (it is listening), not for the socket file: bind() makes
+    // the file before listen(), and starting Bun as another user can take seconds on a loaded machine
+    const reader = listener.stdout.getReader()
+    let output = ''
+    const readyBy = Date.now() + 20_000
+    while (!output.includes('ready\n') && Date.now() < readyBy) {
+      const chunk = await Promise.race([reader.read(), Bun.sleep(readyBy - Date.now()).then(() => undefined)])
+      if (!chunk || chunk.done) break
+      output += new TextDecoder().decode(chunk.value)
+    }
+    expect(output).toBe('ready\n')
     // reachable at a path whose directory passes our checks, as a squatter's socket would be
     const trap = prepareSocketDir(join(runtime, 'trap'), uid)
     linkSync(listenerPath, join(trap, 'human.sock'))
@@ -213,7 +222,8 @@ describe('with a second OS user', () => {
     await expect(attempt).rejects.toThrow(`is served by uid ${other.uid}, not by you (uid ${uid}), refusing to talk to it`)
     await Bun.sleep(100)
     listener.kill()
-    expect(await output).toBe('ready\n') // not a single byte arrived
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) output += new TextDecoder().decode(chunk.value)
+    expect(output).toBe('ready\n') // not a single byte arrived
   })
 
   test.skipIf(skip)('another user is refused by our daemon even when the directory is opened up', async () => {
