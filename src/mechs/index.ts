@@ -6,6 +6,7 @@
  */
 import { KeyrackUsageError } from '../domain/errors.ts'
 import { isMechId, type MechId } from '../domain/ids.ts'
+import { lazyRegistry, type Registry } from '../registry.ts'
 import type { Mech } from './mech.ts'
 
 export { MECH_IDS, isMechId, type MechId } from '../domain/ids.ts'
@@ -18,25 +19,10 @@ const BUILTIN: Partial<Record<MechId, () => Promise<Mech>>> = {
   EPHEMERAL_VIA_GITHUB_OIDC: () => import('./ephemeral-via-github-oidc.ts').then((m) => m.default),
 }
 
-export interface MechRegistry {
-  /** the mech ids this registry can produce */
-  readonly ids: readonly MechId[]
-  /** @throws KeyrackUsageError naming the available mechs when the id is not one of them */
-  load(id: string): Promise<Mech>
-  loadAll(): Promise<Mech[]>
-}
+/** load(id) throws KeyrackUsageError naming the available mechs when the id is not one of them */
+export type MechRegistry = Registry<Mech, MechId>
 
-export function mechRegistry(loaders: Partial<Record<MechId, () => Promise<Mech>>>): MechRegistry {
-  const table: Partial<Record<string, () => Promise<Mech>>> = Object.assign(Object.create(null), loaders)
-  const ids = Object.keys(table) as MechId[]
-  const load = (id: string): Promise<Mech> => {
-    const loader = table[id]
-    if (!loader) return Promise.reject(unknownMech(id, ids))
-    // import() caches the module: loading twice costs nothing
-    return loader()
-  }
-  return { ids, load, loadAll: () => Promise.all(ids.map(load)) }
-}
+export const mechRegistry = (loaders: Partial<Record<MechId, () => Promise<Mech>>>): MechRegistry => lazyRegistry(loaders, unknownMech)
 
 export const builtinMechs: MechRegistry = mechRegistry(BUILTIN)
 /** the mechs this build can produce */

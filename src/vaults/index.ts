@@ -5,6 +5,7 @@
  * The order is the order `fill` and `--help` offer them in: strongest, most portable first.
  */
 import { KeyrackUsageError } from '../domain/errors.ts'
+import { lazyRegistry, type Registry } from '../registry.ts'
 import type { Vault } from './vault.ts'
 
 const BUILTIN: Record<string, () => Promise<Vault>> = {
@@ -22,27 +23,11 @@ const ALIASES: Record<string, string> = { 'aws.iam.sso': 'aws.config' }
 /** vaults of SPEC §7 this build does not carry yet, so users get a precise answer */
 const PLANNED = ['os.keychain', '1password', 'github.secrets']
 
-export interface VaultRegistry {
-  /** every vault id this registry can load, in the order they are offered */
-  readonly ids: readonly string[]
-  /** @throws KeyrackUsageError naming the known vaults when the id is not one of them */
-  load(id: string): Promise<Vault>
-  loadAll(): Promise<Vault[]>
-}
+/** load(id) throws KeyrackUsageError naming the known vaults when the id is not one of them */
+export type VaultRegistry = Registry<Vault>
 
 /** a registry over these loaders (the SDK's `vaults` option and tests add to the built-ins this way) */
-export function vaultRegistry(loaders: Record<string, () => Promise<Vault>>): VaultRegistry {
-  // a null-prototype table, so no inherited name ('constructor', 'toString') passes as a vault
-  const table: Record<string, () => Promise<Vault>> = Object.assign(Object.create(null), loaders)
-  const ids = Object.keys(table)
-  const load = (id: string): Promise<Vault> => {
-    const loader = table[id] ?? (Object.hasOwn(ALIASES, id) ? table[ALIASES[id]!] : undefined)
-    if (!loader) return Promise.reject(unknownVault(id, ids))
-    // import() caches the module: loading twice costs nothing
-    return loader()
-  }
-  return { ids, load, loadAll: () => Promise.all(ids.map(load)) }
-}
+export const vaultRegistry = (loaders: Record<string, () => Promise<Vault>>): VaultRegistry => lazyRegistry(loaders, unknownVault, ALIASES)
 
 export const builtinVaults: VaultRegistry = vaultRegistry(BUILTIN)
 /** the built-in vault ids, in offer order */
