@@ -4,9 +4,12 @@
  *    passphrase-protected identity and with no unlock; `list` shows it; the firewall applies;
  *  - os.daemon + EPHEMERAL_VIA_SESSION: the secret goes straight into the daemon for the unlock's TTL,
  *    nothing is ever written to disk; after a relock, `unlock` asks for it again on a terminal (and says
- *    how to pipe it in without one); it can never be re-vaulted to plaintext or stored on disk.
+ *    how to pipe it in without one); typed on a terminal it serves get and exec until the next relock,
+ *    then it is gone; it can never be re-vaulted to plaintext or stored on disk.
  */
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from 'bun:test'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { ensureBinary, Sandbox } from '../helpers/harness.ts'
 import { ENTER, onTerminal } from '../helpers/pty.ts'
 import { missingTool, skipFor } from '../helpers/skips.ts'
@@ -51,6 +54,19 @@ describe('os.envvar', () => {
     // no key is emitted: stdout carries only the failing status for a sourcing shell
     expect(r.stdout).toBe('(exit 5)\n')
     expect(r.stderr).toMatch(/LEAKY_CI +blocked/)
+  })
+
+  test('exec runs the command only when the environment brings the key, and never with a blocked one', () => {
+    const marker = join(sb.dir, 'envvar-ran')
+    const ok = sb.run(['exec', '--key', 'FROM_CI', '--env', 'test', '--', 'sh', '-c', 'printf %s "$FROM_CI"'], { env: { FROM_CI: 'ci-secret-2' } })
+    expect({ code: ok.code, stdout: ok.stdout }).toEqual({ code: 0, stdout: 'ci-secret-2' })
+    const absent = sb.run(['exec', '--key', 'FROM_CI', '--env', 'test', '--', 'touch', marker])
+    expect(absent.code).toBe(4)
+    expect(absent.stderr).toContain('FROM_CI')
+    const blocked = sb.run(['exec', '--key', 'LEAKY_CI', '--env', 'test', '--', 'touch', marker], { env: { LEAKY_CI: 'AKIAIOSFODNN7EXAMPLE' } })
+    expect(blocked.code).toBe(5)
+    expect(blocked.stderr).not.toContain('AKIAIOSFODNN7EXAMPLE')
+    expect(existsSync(marker)).toBe(false)
   })
 
   test('unlock leaves it alone: the environment is the caller’s, never cached', () => {
@@ -109,6 +125,19 @@ describe('os.daemon with EPHEMERAL_VIA_SESSION', () => {
     expect(r.out).toContain('keyrack: unlocked acme.test.SESSION_KEY (encrypted,ephemeral)')
     const got = sb.run(['get', '--key', 'SESSION_KEY', '--env', 'test', '--output', 'value'])
     expect({ code: got.code, stdout: got.stdout }).toEqual({ code: 0, stdout: `${SECRET}\n` })
+    const exec = sb.run(['exec', '--key', 'SESSION_KEY', '--env', 'test', '--', 'sh', '-c', 'printf %s "$SESSION_KEY"'])
+    expect({ code: exec.code, stdout: exec.stdout }).toEqual({ code: 0, stdout: SECRET })
+    expect(sb.filesContaining(SECRET)).toEqual([])
+
+    // relock: the daemon forgets it and nothing else ever had it, so it is gone until typed again
+    expect(sb.run(['relock']).code).toBe(0)
+    const after = sb.run(['get', '--key', 'SESSION_KEY', '--env', 'test'])
+    expect(after.code).toBe(4)
+    expect(after.stderr).toMatch(/SESSION_KEY +locked +set in os\.daemon, not unlocked/)
+    const marker = join(sb.dir, 'session-ran')
+    const refused = sb.run(['exec', '--key', 'SESSION_KEY', '--env', 'test', '--', 'touch', marker])
+    expect(refused.code).toBe(4)
+    expect(existsSync(marker)).toBe(false)
     expect(sb.filesContaining(SECRET)).toEqual([])
   })
 
@@ -121,8 +150,8 @@ describe('os.daemon with EPHEMERAL_VIA_SESSION', () => {
     expect(secure.stderr).toContain('mech EPHEMERAL_VIA_SESSION cannot take its source from vault os.secure')
     expect(secure.stderr).toContain('use one of: --vault os.daemon')
     expect(sb.filesContaining(SECRET)).toEqual([])
-    // the transcript shows the secret only where it was asked for on stdout
-    const leaks = sb.transcript.filter((t) => t.includes(SECRET) && t !== `${SECRET}\n` && !t.includes('"secret"'))
+    // the transcript shows the secret only where it was asked for on stdout (get's value and json, exec's child)
+    const leaks = sb.transcript.filter((t) => t.includes(SECRET) && t !== `${SECRET}\n` && t !== SECRET && !t.includes('"secret"'))
     expect(leaks).toEqual([])
   })
 

@@ -1,5 +1,6 @@
 import { defineCommand } from 'citty'
 import { EXIT_CODES } from '../../domain/errors.ts'
+import { REPLICA_MECH, SUGGESTED_VAULT } from '../../domain/ids.ts'
 import type { FillPlan } from '../../sdk/fill-plan.ts'
 import { fill, summary } from '../../sdk/fill.ts'
 import { passphraseSource, rememberPassphrase } from '../io.ts'
@@ -13,7 +14,7 @@ export default defineCommand({
     name: 'fill',
     description: "get every key the repo allowlists for an env ready: unlock what is locked, guide a `set` for what is absent\n\n" +
       'on a terminal only (without one it lists the exact commands to run, and exits 2)\n\n' +
-      'examples:\n  keyrack fill --env test\n  keyrack fill --env test --vault os.secure --mech PERMANENT_VIA_REPLICA   # only secrets to type',
+      `examples:\n  keyrack fill --env test\n  keyrack fill --env test --vault ${SUGGESTED_VAULT} --mech ${REPLICA_MECH}   # only secrets to type`,
   },
   args: {
     env: { type: 'string', description: 'the env to fill: test, prep, prod, …', valueHint: 'env' },

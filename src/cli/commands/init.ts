@@ -5,7 +5,7 @@ import { KeyrackUsageError } from '../../domain/errors.ts'
 import { assertOrg, ORG_PATTERN } from '../../domain/names.ts'
 import { orgFromGitRemotes } from '../../manifests/git-remote.ts'
 import { hints } from '../../domain/hints.ts'
-import { REPLICA_MECH } from '../../domain/ids.ts'
+import { REPLICA_MECH, SUGGESTED_VAULT } from '../../domain/ids.ts'
 import { findWorksite } from '../../manifests/worksite.ts'
 import { writeFileAtomic } from '../../runtime/fs-atomic.ts'
 import { init } from '../../sdk/init.ts'
@@ -105,7 +105,7 @@ async function initRepo(orgFlag: string | undefined): Promise<void> {
   const envs = STARTER_ENVS.filter((e) => e !== 'all')
   say(`wrote ${file}: org ${org} (${source}); envs: ${envs.join(', ')}, and env.all for keys every env needs`)
   say(`next: list the keys this repo needs under \`env.${envs[0]}:\` (or \`env.all:\`), e.g. \`  - XAI_API_KEY\`, and commit the file`)
-  say(`then store each one: keyrack set --key XAI_API_KEY --env ${envs[0]} --vault os.secure --mech PERMANENT_VIA_REPLICA`)
+  say(`then store each one: keyrack set --key XAI_API_KEY --env ${envs[0]} --vault ${SUGGESTED_VAULT} --mech ${REPLICA_MECH}`)
 }
 
 /** every value of a repeatable string flag (`--name v` or `--name=v`), up to `--` */
