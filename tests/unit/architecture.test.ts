@@ -3,10 +3,13 @@
  * vocabulary every layer may use), and no module imports itself back through others (an import
  * cycle), counting static imports and lazy `import()` alike — except the lazy loaders of the three
  * registries (commands, vaults, mechs), whose whole job is to point at modules that may use them.
+ * And no vault id is spelled outside its adapter and the registry: code that needs one asks the
+ * registry or a vault's capabilities (the few names hints must spell live in domain/ids.ts).
  */
 import { expect, test } from 'bun:test'
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
+import { builtinVaults } from '../../src/vaults/index.ts'
 
 const SRC = resolve(import.meta.dir, '..', '..', 'src')
 const REGISTRIES = ['cli/commands/index.ts', 'vaults/index.ts', 'mechs/index.ts']
@@ -67,4 +70,32 @@ test('no import cycles (static and lazy imports; type-only imports and registry 
   }
   for (const file of graph.keys()) if (!state.has(file)) visit(file)
   expect(cycles).toEqual([])
+})
+
+/** SPEC §7's vaults this build may not register yet, and the alias rhachet uses for aws.config */
+const SPEC_VAULTS = ['os.keychain', '1password', 'github.secrets', 'aws.iam.sso']
+/** the places allowed to spell a vault id, and why */
+const MAY_NAME_VAULTS: { file: RegExp; id?: string; why: string }[] = [
+  { file: /^vaults\//, why: 'the adapters and the registry' },
+  { file: /^domain\/ids\.ts$/, why: 'the names hints must spell (the suggested vault, where a mech keeps its source)' },
+  { file: /^import\/rhachet(-paths)?\.ts$/, why: "rhachet's own on-disk layout and host manifest, read as rhachet wrote them" },
+  { file: /^testing\/index\.ts$/, why: 'the testing kit offers exactly the two vaults that need no tool or daemon' },
+  { file: /^domain\/firewall\/rules\.ts$/, id: '1password', why: "a token's provider, not the vault" },
+]
+
+test('no vault id is spelled outside its adapter, the registry and the allowed places', () => {
+  const ids = [...new Set([...builtinVaults.ids, ...SPEC_VAULTS])]
+  const literal = new RegExp(`(['"\`])(${ids.map((id) => id.replaceAll('.', '\\.')).join('|')})\\1`, 'g')
+  const found: string[] = []
+  for (const file of files) {
+    const lines = readFileSync(file, 'utf8').split('\n')
+    lines.forEach((line, i) => {
+      if (/^\s*(\*|\/\/)/.test(line)) return
+      for (const m of line.matchAll(literal)) {
+        const id = m[2]!
+        if (!MAY_NAME_VAULTS.some((a) => a.file.test(rel(file)) && (a.id === undefined || a.id === id))) found.push(`${rel(file)}:${i + 1}: ${id}`)
+      }
+    })
+  }
+  expect(found).toEqual([])
 })
