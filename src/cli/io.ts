@@ -7,6 +7,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs'
 import tty from 'node:tty'
 import type { PassphraseSource } from '../context.ts'
 import { KeyrackCancelledError, KeyrackNoTerminalError, KeyrackUsageError } from '../domain/errors.ts'
+import { decodeSecret } from '../domain/secret.ts'
 
 export const isInteractive = (): boolean => Boolean(process.stdin.isTTY && process.stderr.isTTY)
 
@@ -64,41 +65,71 @@ export function readLine(prompt: string): Promise<string> {
   })
 }
 
-/** reads a line from the terminal without echoing it */
-export function readHidden(prompt: string): Promise<string> {
+/**
+ * Reads a line from the terminal without echoing it. Works on bytes and decodes once at the end,
+ * strictly: bytes that are not UTF-8 (a terminal in another encoding) are refused by `decode`,
+ * never turned into U+FFFD.
+ */
+export function readHidden(prompt: string, decode: (bytes: Uint8Array) => string = decodeTyped): Promise<string> {
   const { stream: stdin, close } = terminalInput()
   // echo off before the prompt appears: a fast typist (or a pasted passphrase) is never echoed
   stdin.setRawMode(true)
   process.stderr.write(prompt)
   return new Promise((resolve, reject) => {
-    let input = ''
+    const typed: number[] = []
     stdin.resume()
-    stdin.setEncoding('utf8')
     const finish = (error?: Error) => {
       stdin.setRawMode(false)
       stdin.off('data', onData)
       close()
       process.stderr.write('\n')
-      if (error) reject(error)
-      else resolve(input)
+      if (error) return reject(error)
+      try {
+        resolve(decode(Uint8Array.from(typed)))
+      } catch (decodeError) {
+        reject(decodeError)
+      } finally {
+        typed.fill(0)
+      }
     }
-    const onData = (chunk: string) => {
-      for (const ch of chunk) {
-        if (ch === '\r' || ch === '\n') return finish()
-        if (ch === '\u0003' || ch === '\u0004') return finish(new KeyrackCancelledError())
-        if (ch === '\u007f' || ch === '\b') input = input.slice(0, -1)
-        else if (ch >= ' ') input += ch
+    const onData = (chunk: Buffer | string) => {
+      for (const byte of typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk) {
+        if (byte === 0x0d || byte === 0x0a) return finish()
+        if (byte === 0x03 || byte === 0x04) return finish(new KeyrackCancelledError())
+        if (byte === 0x7f || byte === 0x08) {
+          // erase one character: its UTF-8 continuation bytes (10xxxxxx), then its lead byte
+          while (typed.length > 0 && (typed[typed.length - 1]! & 0xc0) === 0x80) typed.pop()
+          typed.pop()
+        } else if (byte >= 0x20) typed.push(byte)
       }
     }
     stdin.on('data', onData)
   })
 }
 
-/** all of stdin, minus one trailing newline (what `echo` and here-strings add) */
-export async function readStdin(): Promise<string> {
+/** all of stdin as bytes, minus one trailing newline (what `echo` and here-strings add) */
+export async function readStdinBytes(): Promise<Buffer> {
   const chunks: Buffer[] = []
   for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk as Uint8Array))
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+  const all = Buffer.concat(chunks)
+  const end = all.at(-1) === 0x0a ? (all.at(-2) === 0x0d ? all.length - 2 : all.length - 1) : all.length
+  return all.subarray(0, end)
+}
+
+/** all of stdin as text (strict UTF-8), minus one trailing newline */
+export async function readStdin(): Promise<string> {
+  return decodeTyped(await readStdinBytes())
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/** what was typed or piped in, as text; refused (never replaced with U+FFFD) when it is not UTF-8 */
+function decodeTyped(bytes: Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes)
+  } catch {
+    throw new KeyrackUsageError('the input is not valid UTF-8 text', ["check your terminal's encoding (`locale` should say UTF-8), or pipe the input in as UTF-8"])
+  }
 }
 
 export interface PassphraseArgs {
@@ -171,9 +202,9 @@ function nonEmpty(passphrase: string, where: string, hint: string): string {
  * hint is `command` (the user's `keyrack set …`, without the secret) with the secret piped in.
  */
 export async function readSecret(args: { 'secret-stdin'?: boolean }, key: string, command: string): Promise<string> {
-  if (args['secret-stdin']) return readStdin()
+  if (args['secret-stdin']) return decodeSecret(await readStdinBytes(), key)
   // the secret itself is typed only on stdin's own terminal: never mixed with piped input
-  if (isInteractive()) return readHidden(`keyrack: secret for ${key} (input hidden): `)
+  if (isInteractive()) return readHidden(`keyrack: secret for ${key} (input hidden): `, (bytes) => decodeSecret(bytes, key))
   throw new KeyrackNoTerminalError('no terminal to type the secret in, and no `--secret-stdin`', [
     `pipe it in: \`printf %s "$SECRET" | ${command} --secret-stdin\` (or run on a terminal)`,
   ])

@@ -81,6 +81,16 @@ async function main(rawArgv: string[]): Promise<void> {
   await runCommand(keyrackCommand, { rawArgs: argv })
 }
 
+// A throw outside the command's promise chain (a socket or timer callback) would otherwise make
+// the runtime print the error's message and source line: it goes through the same handler,
+// which never prints the message of an error that is not keyrack's own.
+const crash = (error: unknown): void => {
+  process.exitCode = reportError(error)
+  process.exit()
+}
+process.on('uncaughtException', crash)
+process.on('unhandledRejection', crash)
+
 main(process.argv.slice(2)).catch((error: unknown) => {
   process.exitCode = reportError(error)
 })

@@ -10,13 +10,15 @@
  */
 import { KeyrackCancelledError } from '../domain/errors.ts'
 import type { Choice, Prompt } from '../ports.ts'
+import { decodeSecret } from '../domain/secret.ts'
 import { isInteractive, readHidden, readLine } from './io.ts'
 
 /** the terminal's prompt port, or undefined when nobody is at a terminal */
 export function ttyPrompt(): Prompt | undefined {
   if (!isInteractive()) return undefined
   return {
-    secret: (message) => readHidden(`keyrack: ${message}: `),
+    // a secret is decoded strictly: bytes that are not UTF-8 are refused (retryable), never replaced
+    secret: (message) => readHidden(`keyrack: ${message}: `, (bytes) => decodeSecret(bytes)),
     text: async (message, initial) => (await readLine(`keyrack: ${message}${initial ? ` [${initial}]` : ''}: `)).trim() || initial || '',
     select: async <T extends string>(message: string, options: Choice<T>[], initial?: T) => {
       const { consola } = await import('consola')

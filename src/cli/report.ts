@@ -11,7 +11,7 @@
  */
 import { escapeCommandData } from '../ci/github-actions.ts'
 import type { ArgsDef, CommandDef } from 'citty'
-import { KeyrackError } from '../domain/errors.ts'
+import { describeForeignError, EXIT_CODES, KeyrackError } from '../domain/errors.ts'
 import { checkArgv, setArgvRules, type ArgvRules } from './argv.ts'
 import { isTerminal, writeFd } from '../runtime/terminal.ts'
 import { printable } from '../domain/printable.ts'
@@ -48,6 +48,7 @@ const sayError = (text: string): void => emitLines(`${paint('31', 'error:')} `, 
 
 export function reportError(error: unknown): number {
   if (error instanceof KeyrackKeysUnavailableError) {
+    for (const line of error.warnings) warn(line)
     sayError(error.message)
     const width = Math.max(...error.report.map((r) => r.key.length))
     for (const r of error.report) say(`  ${r.key.padEnd(width)}  ${r.optional ? 'optional' : r.state}${r.reason ? `  ${r.reason}` : ''}`)
@@ -59,13 +60,13 @@ export function reportError(error: unknown): number {
     for (const line of error.hint) hint(line)
     return error.exitCode
   }
-  // not ours: name and message only (no stack, no object dump that could hold input)
-  const name = error instanceof Error ? error.name : 'error'
-  const message = error instanceof Error ? error.message : String(error)
-  sayError(`unexpected ${name}: ${message.split('\n')[0]}`)
-  // exit 1 means a bug in keyrack: every expected condition has its own typed error and exit code
-  hint(`this is a bug in keyrack: report it at ${ISSUES_URL} with the command you ran and this message (never a secret); \`keyrack doctor\` shows your setup`)
-  return 1
+  // Not ours: a bug (exit 1; every expected condition has its own typed error and exit code). Its
+  // message is never printed: errors from spawn, the environment, decoding or a TypeError quote
+  // the values they choked on, and that value may be a secret (a NUL in a secret once made `exec`
+  // print the whole environment entry). Only the error's class and an errno code are shown.
+  sayError(`unexpected internal error (${describeForeignError(error)}); its message is not shown, as it may hold a secret`)
+  hint(`this is a bug in keyrack: report it at ${ISSUES_URL} with the command you ran and \`keyrack --version\` (never a secret); \`keyrack doctor\` shows your setup`)
+  return EXIT_CODES.internal
 }
 
 export interface ActionOptions<A> extends ArgvRules {

@@ -18,7 +18,9 @@
 import { lstatSync, unlinkSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { KeyrackError } from '../domain/errors.ts'
+import { LIMITS } from '../domain/limits.ts'
 import { errnoCode, verifySocketDir } from './paths.ts'
+import type { PeerCred } from './peercred.ts'
 import {
   encodeFrame,
   LineDecoder,
@@ -39,6 +41,11 @@ export interface ConnectOptions {
   uid?: number
   /** remove a socket file nobody listens on (older than 2 s, so a daemon mid-start is spared); default true */
   removeStale?: boolean
+  /**
+   * the peer-credential lookup on Bun (SO_PEERCRED / getpeereid); a seam so a test can make it
+   * fail and see the client refuse to talk. Default: peercred.ts peerCred
+   */
+  peerCred?: (fd: number) => PeerCred
 }
 
 export type ConnectResult =
@@ -51,8 +58,8 @@ export interface DaemonClient {
   ping(): Promise<ResultOf['ping']>
   /** hand grants to the daemon; secrets travel only over this socket */
   put(grants: GrantInput[]): Promise<ResultOf['put']>
-  /** per-slug state, in order; resets each granted slug's idle timer */
-  get(slugs: string[]): Promise<ResultOf['get']>
+  /** per-slug state, in order; resets each granted slug's idle timer. `timeoutMs` bounds the whole call */
+  get(slugs: string[], options?: { timeoutMs?: number }): Promise<ResultOf['get']>
   /** every grant without secrets */
   list(): Promise<ResultOf['list']>
   /** drop the given slugs, or all; the daemon exits when none are left */
@@ -62,7 +69,7 @@ export interface DaemonClient {
 }
 
 /** replies can be larger than requests (a get of many grants); still bounded */
-const MAX_REPLY_BYTES = 16 * 1024 * 1024
+const MAX_REPLY_BYTES = LIMITS.replyBytes
 const STALE_AFTER_MS = 2000
 const encoder = new TextEncoder()
 
@@ -149,7 +156,7 @@ export async function connectDaemon(options: ConnectOptions): Promise<ConnectRes
   let socket: Transport
   try {
     socket = await withTimeout(
-      process.versions.bun ? connectBun(socketPath, handlers) : connectNode(socketPath, handlers),
+      process.versions.bun ? connectBun(socketPath, handlers, options.peerCred) : connectNode(socketPath, handlers),
       connectTimeoutMs,
       (late) => late.terminate(),
     )
@@ -178,14 +185,14 @@ export async function connectDaemon(options: ConnectOptions): Promise<ConnectRes
   }
 
   let nextId = 1
-  const call = <O extends Op>(op: O, fields: object = {}): Promise<ResultOf[O]> =>
+  const call = <O extends Op>(op: O, fields: object = {}, timeoutMs = requestTimeoutMs): Promise<ResultOf[O]> =>
     new Promise<Response>((resolve, reject) => {
       if (closedError) return reject(closedError)
       const id = nextId++
       const timer = setTimeout(() => {
         pending.delete(id)
-        reject(new KeyrackError(`the keyrack daemon did not answer ${op} in time`, { exit: 'environment', hint: ['keyrack status'] }))
-      }, requestTimeoutMs)
+        reject(new KeyrackError(`the keyrack daemon did not answer ${op} within ${formatMs(timeoutMs)}`, { exit: 'environment', hint: ['keyrack status'] }))
+      }, timeoutMs)
       pending.set(id, { resolve, reject, timer })
       const bytes = encoder.encode(encodeFrame({ ...fields, v: PROTOCOL_VERSION, id, op }))
       if (outbox.length > 0) outbox.push(bytes)
@@ -203,8 +210,21 @@ export async function connectDaemon(options: ConnectOptions): Promise<ConnectRes
   const client: DaemonClient = {
     daemonUid,
     ping: () => call('ping'),
-    put: (grants) => call('put', { grants }),
-    get: (slugs) => call('get', { slugs }),
+    // in frames the daemon takes (LIMITS.frameBytes, LIMITS.keysPerUnlock): many large secrets still unlock
+    put: async (grants) => {
+      let stored = 0
+      for (const batch of putBatches(grants)) stored += (await call('put', { grants: batch })).stored
+      return { stored }
+    },
+    // in batches, so a reply of many large secrets stays far below the reply limit
+    get: async (slugs, options = {}) => {
+      const deadline = Date.now() + (options.timeoutMs ?? Infinity)
+      const left = () => Math.max(1, Math.min(requestTimeoutMs, deadline - Date.now()))
+      if (slugs.length <= LIMITS.slugsPerGet) return call('get', { slugs }, left())
+      const results: ResultOf['get']['results'] = []
+      for (let i = 0; i < slugs.length; i += LIMITS.slugsPerGet) results.push(...(await call('get', { slugs: slugs.slice(i, i + LIMITS.slugsPerGet) }, left())).results)
+      return { results }
+    },
     list: () => call('list'),
     relock: (slugs) => call('relock', slugs ? { slugs } : {}),
     stop: () => call('stop'),
@@ -214,6 +234,29 @@ export async function connectDaemon(options: ConnectOptions): Promise<ConnectRes
     },
   }
   return { ok: true, client }
+}
+
+/**
+ * Splits grants into put frames of at most LIMITS.keysPerUnlock grants and LIMITS.frameBytes
+ * bytes (a 64-byte allowance for the frame's own fields). A grant too large for any frame goes
+ * alone, and the daemon refuses it.
+ */
+export function putBatches(grants: GrantInput[]): GrantInput[][] {
+  const batches: GrantInput[][] = []
+  let batch: GrantInput[] = []
+  let bytes = 64
+  for (const grant of grants) {
+    const size = encoder.encode(JSON.stringify(grant)).byteLength + 1
+    if (batch.length > 0 && (batch.length >= LIMITS.keysPerUnlock || bytes + size > LIMITS.frameBytes)) {
+      batches.push(batch)
+      batch = []
+      bytes = 64
+    }
+    batch.push(grant)
+    bytes += size
+  }
+  if (batch.length > 0) batches.push(batch)
+  return batches
 }
 
 /** remove a socket file that refused our connection, if it is a socket and not brand new */
@@ -245,7 +288,7 @@ interface TransportHandlers {
 }
 
 /** Bun: Bun.connect, and the daemon's uid from the kernel (SO_PEERCRED / getpeereid) */
-async function connectBun(socketPath: string, on: TransportHandlers): Promise<Transport> {
+async function connectBun(socketPath: string, on: TransportHandlers, peerCred?: (fd: number) => PeerCred): Promise<Transport> {
   const socket = await Bun.connect({
     unix: socketPath,
     socket: { data: (_s, data) => on.data(data), drain: () => on.drain(), close: () => on.close(), error: () => on.error() },
@@ -254,7 +297,7 @@ async function connectBun(socketPath: string, on: TransportHandlers): Promise<Tr
     write: (bytes) => socket.write(bytes),
     end: () => socket.end(),
     terminate: () => socket.terminate(),
-    peerUid: async () => (await import('./peercred.ts')).peerUidOf(socket),
+    peerUid: async () => (await import('./peercred.ts')).peerUidOf(socket, peerCred),
   }
 }
 
@@ -292,6 +335,8 @@ async function connectNode(socketPath: string, on: TransportHandlers): Promise<T
 }
 
 class TimeoutError extends Error {}
+
+const formatMs = (ms: number): string => (ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`)
 
 /** race a promise against a timer; a value that arrives late is handed to `onLate` for cleanup */
 function withTimeout<T>(promise: Promise<T>, ms: number, onLate: (value: T) => void): Promise<T> {

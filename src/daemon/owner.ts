@@ -4,11 +4,12 @@
  * when no socket exists the daemon is down and nothing more is loaded (keeps a daemon-less get
  * fast). Grants reach it over its socket only — never argv, env or disk.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, lstatSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Context } from '../context.ts'
-import { KeyrackKeyAbsentError } from '../domain/errors.ts'
+import { KeyrackError, KeyrackKeyAbsentError } from '../domain/errors.ts'
 import type { Grant } from '../domain/grant.ts'
+import { LIMITS } from '../domain/limits.ts'
 import { selfCommand } from '../runtime/self.ts'
 import { resolveSocketPath, verifySocketDir } from './paths.ts'
 import type { GrantInput } from './protocol.ts'
@@ -19,25 +20,64 @@ export function daemonSocketPath(ctx: Context): string {
   return resolveSocketPath({ env: ctx.env, uid: process.getuid?.() ?? -1, owner: ctx.owner })
 }
 
-export async function lookupDaemon(ctx: Context, slugs: string[]): Promise<Map<string, DaemonAnswer>> {
+/** how long `get` waits for the daemon (connect + answer) before it goes on without it */
+export const DAEMON_ANSWER_MS = 1000
+
+/**
+ * What the owner's daemon holds for these slugs. The daemon is an accelerator here, never a
+ * dependency: an unsafe socket directory (a squatted or loosened `/tmp/keyrack-<uid>`), a daemon
+ * that does not answer within DAEMON_ANSWER_MS (stopped with SIGSTOP, wedged) or one that fails
+ * its checks is treated as no daemon, with a warning naming the path, so keys that need no daemon
+ * (os.direct, an unprotected identity) are still served. Nothing is taken from a daemon that
+ * failed a check.
+ * @param warnings receives one line when the daemon was skipped
+ */
+export async function lookupDaemon(ctx: Context, slugs: string[], warnings: string[] = []): Promise<Map<string, DaemonAnswer>> {
   const answers = new Map<string, DaemonAnswer>()
-  if (slugs.length === 0) return answers
+  // a slug longer than the daemon takes cannot be in it (and would make it refuse the whole request)
+  const asked = slugs.filter((slug) => slug.length <= LIMITS.slugLength)
+  if (asked.length === 0) return answers
   const socketPath = daemonSocketPath(ctx)
-  if (!existsSync(socketPath)) return answers
-  verifySocketDir(dirname(socketPath), process.getuid?.() ?? -1)
-  const { connectDaemon } = await import('./client.ts')
-  const connection = await connectDaemon({ socketPath })
-  if (!connection.ok) return answers
+  const dir = dirname(socketPath)
+  if (!exists(dir)) return answers
   try {
-    const { results } = await connection.client.get(slugs)
-    for (const r of results) {
-      if (r.state === 'granted') answers.set(r.slug, { state: 'granted', grant: { ...r.grant, expiresAt: r.expiresAt } })
-      else answers.set(r.slug, { state: r.state })
+    verifySocketDir(dir, process.getuid?.() ?? -1)
+  } catch (error) {
+    if (!(error instanceof KeyrackError)) throw error
+    warnings.push(`not asking the keyrack daemon: ${error.message}; fix: \`${error.hint[0] ?? 'keyrack doctor'}\``)
+    return answers
+  }
+  if (!existsSync(socketPath)) return answers
+  const { connectDaemon } = await import('./client.ts')
+  const deadline = Date.now() + DAEMON_ANSWER_MS
+  try {
+    const connection = await connectDaemon({ socketPath, connectTimeoutMs: DAEMON_ANSWER_MS, requestTimeoutMs: DAEMON_ANSWER_MS })
+    if (!connection.ok) return answers
+    try {
+      const { results } = await connection.client.get(asked, { timeoutMs: Math.max(1, deadline - Date.now()) })
+      for (const r of results) {
+        if (r.state === 'granted') answers.set(r.slug, { state: 'granted', grant: { ...r.grant, expiresAt: r.expiresAt } })
+        else answers.set(r.slug, { state: r.state })
+      }
+    } finally {
+      connection.client.close()
     }
-  } finally {
-    connection.client.close()
+  } catch (error) {
+    if (!(error instanceof KeyrackError)) throw error
+    // answers from a daemon that failed part-way are dropped, not half-used
+    answers.clear()
+    warnings.push(`going on without the keyrack daemon at ${socketPath}: ${error.message}`)
   }
   return answers
+}
+
+function exists(path: string): boolean {
+  try {
+    lstatSync(path)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** hands grants to the owner's daemon, starting it when it is not running */

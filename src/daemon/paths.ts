@@ -12,7 +12,7 @@
  */
 import { lstatSync, mkdirSync } from 'node:fs'
 import { basename, dirname, isAbsolute, join } from 'node:path'
-import { KeyrackError, KeyrackUsageError } from '../domain/errors.ts'
+import { KeyrackError, KeyrackUnsafePathError, KeyrackUsageError } from '../domain/errors.ts'
 
 export type Env = Readonly<Record<string, string | undefined>>
 
@@ -27,8 +27,9 @@ export interface SocketLocationInput {
   /** defaults to process.platform; injectable to exercise the macOS branch in tests */
   platform?: NodeJS.Platform
   /**
-   * the shared temp directory of the last-resort fallback; defaults to SHARED_TMP. Injectable so
-   * that tests compute the fallback inside a sandbox instead of pointing at the machine's /tmp
+   * the shared temp directory of the last-resort fallback; defaults to an absolute $TMPDIR, else
+   * SHARED_TMP. Injectable so that tests compute the fallback inside a sandbox instead of pointing
+   * at the machine's /tmp
    */
   sharedTmp?: string
 }
@@ -43,13 +44,16 @@ export const SHARED_TMP = '/tmp'
  * - `$XDG_RUNTIME_DIR/keyrack` when XDG_RUNTIME_DIR is a real (not symlinked) 0700
  *   directory owned by `uid` — the logind-managed dir that disappears at logout;
  * - on macOS `$TMPDIR/keyrack` (TMPDIR is the per-user `/var/folders/…/T/`, already 0700);
- * - otherwise `/tmp/keyrack-<uid>`.
+ * - otherwise `$TMPDIR/keyrack-<uid>`, which is `/tmp/keyrack-<uid>` unless TMPDIR names
+ *   another absolute directory (as ssh-agent does: TMPDIR is where a user's temp files go).
+ *   Either way the directory is verified before use, so a squatted one is refused, never used.
  */
-export function resolveSocketDir({ env, uid, platform = process.platform, sharedTmp = SHARED_TMP }: SocketLocationInput): string {
+export function resolveSocketDir({ env, uid, platform = process.platform, sharedTmp }: SocketLocationInput): string {
   const runtimeDir = env.XDG_RUNTIME_DIR
   if (runtimeDir && isAbsolute(runtimeDir) && isPrivateDir(runtimeDir, uid)) return join(runtimeDir, 'keyrack')
-  if (platform === 'darwin' && env.TMPDIR && isAbsolute(env.TMPDIR)) return join(env.TMPDIR, 'keyrack')
-  return join(sharedTmp, `keyrack-${uid}`)
+  const tmp = env.TMPDIR && isAbsolute(env.TMPDIR) ? env.TMPDIR : undefined
+  if (platform === 'darwin' && tmp) return join(tmp, 'keyrack')
+  return join(sharedTmp ?? tmp ?? SHARED_TMP, `keyrack-${uid}`)
 }
 
 /** `<dir>/<owner>.sock`; throws KeyrackUsageError for a bad owner name (it becomes a file name) */
@@ -112,10 +116,7 @@ export function verifySocketDir(dir: string, uid: number): void {
     throw new KeyrackError(`cannot inspect the keyrack socket directory ${dir}`, { exit: 'environment', hint: [`ls -ld ${dir}`] })
   }
   if (stats.isSymbolicLink()) {
-    throw new KeyrackError(`the keyrack socket directory ${dir} is a symlink, refusing to use it`, {
-      exit: 'environment',
-      hint: [`rm ${dir}`],
-    })
+    throw new KeyrackUnsafePathError(`the keyrack socket directory ${dir} is a symlink, refusing to use it`, [`rm ${dir}`], dir)
   }
   if (!stats.isDirectory()) {
     throw new KeyrackError(`the keyrack socket path ${dir} is not a directory`, { exit: 'environment', hint: [`rm -rf ${dir}`] })
@@ -123,16 +124,10 @@ export function verifySocketDir(dir: string, uid: number): void {
   if (stats.uid !== uid) {
     // someone else made it (possibly to squat on /tmp/keyrack-<uid>): it cannot be repaired
     // by us, only removed by its owner or root
-    throw new KeyrackError(`the keyrack socket directory ${dir} is owned by uid ${stats.uid}, not by you (uid ${uid})`, {
-      exit: 'environment',
-      hint: [`sudo rm -rf ${dir}`],
-    })
+    throw new KeyrackUnsafePathError(`the keyrack socket directory ${dir} is owned by uid ${stats.uid}, not by you (uid ${uid})`, [`sudo rm -rf ${dir}`], dir)
   }
   if ((stats.mode & 0o077) !== 0) {
-    throw new KeyrackError(`the keyrack socket directory ${dir} is accessible to other users`, {
-      exit: 'environment',
-      hint: [`chmod 700 ${dir}`],
-    })
+    throw new KeyrackUnsafePathError(`the keyrack socket directory ${dir} is accessible to other users`, [`chmod 700 ${dir}`], dir)
   }
 }
 

@@ -32,8 +32,7 @@ export function socketFd(socket: unknown): number | undefined {
  * The peer's credentials for a connected unix socket fd.
  * @throws Error when the kernel call fails or the platform is unsupported (callers fail closed)
  */
-export function peerCred(fd: number): PeerCred {
-  const lib = libc()
+export function peerCred(fd: number, lib: ReturnType<typeof libc> = libc()): PeerCred {
   if (lib.os === 'linux') {
     const ucred = new Int32Array(3) // pid_t pid; uid_t uid; gid_t gid
     const len = new Uint32Array([ucred.byteLength])
@@ -53,11 +52,11 @@ export function peerCred(fd: number): PeerCred {
  * The peer uid of a Bun socket, or undefined when it cannot be determined
  * (no fd exposed, syscall failed). Callers treat undefined as "not us".
  */
-export function peerUidOf(socket: unknown): number | undefined {
+export function peerUidOf(socket: unknown, lookup: (fd: number) => PeerCred = peerCred): number | undefined {
   const fd = socketFd(socket)
   if (fd === undefined) return undefined
   try {
-    return peerCred(fd).uid
+    return lookup(fd).uid
   } catch {
     return undefined
   }

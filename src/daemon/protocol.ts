@@ -16,10 +16,12 @@
 import * as v from 'valibot'
 import { DURATIONS, PROTECTIONS, type Grade } from '../domain/grade.ts'
 import type { Grant } from '../domain/grant.ts'
+import { LIMITS } from '../domain/limits.ts'
+import { secretProblem } from '../domain/secret.ts'
 
 export const PROTOCOL_VERSION = 1
-/** per frame, in bytes, newline excluded */
-export const MAX_MESSAGE_BYTES = 1024 * 1024
+/** per frame, in bytes, newline excluded (LIMITS, src/domain/limits.ts, holds every limit) */
+export const MAX_MESSAGE_BYTES = LIMITS.frameBytes
 export const OPS = ['ping', 'put', 'get', 'list', 'relock', 'stop'] as const
 export type Op = (typeof OPS)[number]
 
@@ -27,7 +29,7 @@ const Id = v.union([v.pipe(v.string(), v.maxLength(64)), v.pipe(v.number(), v.sa
 export type RequestId = v.InferOutput<typeof Id>
 
 /** loose on purpose (the SDK validates slugs); just bounded and free of whitespace/control characters */
-const Slug = v.pipe(v.string(), v.minLength(1), v.maxLength(256), v.regex(/^[^\s\u0000-\u001f\u007f]+$/))
+const Slug = v.pipe(v.string(), v.minLength(1), v.maxLength(LIMITS.slugLength), v.regex(/^[^\s\u0000-\u001f\u007f]+$/))
 const Name = v.pipe(v.string(), v.minLength(1), v.maxLength(64), v.regex(/^[A-Za-z0-9_.:@-]+$/))
 const EpochMs = v.pipe(v.number(), v.safeInteger(), v.minValue(0))
 const GradeSchema = v.object({ protection: v.picklist(PROTECTIONS), duration: v.picklist(DURATIONS) })
@@ -35,7 +37,8 @@ const Slugs = v.pipe(v.array(Slug), v.maxLength(10_000))
 
 /** an env-var name a companion is exported as */
 const EnvName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/))
-const Secret = v.pipe(v.string(), v.maxLength(64 * 1024))
+// the same rule `set` and `unlock` apply (size in UTF-8 bytes, no NUL), so nothing they let through is refused here
+const Secret = v.pipe(v.string(), v.check((secret) => secretProblem(secret) === null))
 
 const GrantInputSchema = v.object({
   slug: Slug,
@@ -62,7 +65,7 @@ export type GrantInput = v.InferOutput<typeof GrantInputSchema>
 const base = { v: v.literal(PROTOCOL_VERSION), id: Id }
 const RequestSchema = v.variant('op', [
   v.object({ ...base, op: v.literal('ping') }),
-  v.object({ ...base, op: v.literal('put'), grants: v.pipe(v.array(GrantInputSchema), v.minLength(1), v.maxLength(1000)) }),
+  v.object({ ...base, op: v.literal('put'), grants: v.pipe(v.array(GrantInputSchema), v.minLength(1), v.maxLength(LIMITS.keysPerUnlock)) }),
   v.object({ ...base, op: v.literal('get'), slugs: Slugs }),
   v.object({ ...base, op: v.literal('list') }),
   /** no slugs: relock everything; the CLI turns --env/--key filters into a slug list via `list` */
@@ -123,7 +126,7 @@ export interface ResultOf {
   stop: StopResult
 }
 
-export type ErrorCode = 'malformed' | 'version' | 'unknown-op' | 'invalid' | 'too-large' | 'internal'
+export type ErrorCode = 'malformed' | 'version' | 'unknown-op' | 'invalid' | 'too-large' | 'busy' | 'internal'
 export type Response<T = unknown> =
   | { v: typeof PROTOCOL_VERSION; id: RequestId | null; ok: true; result: T }
   | { v: typeof PROTOCOL_VERSION; id: RequestId | null; ok: false; error: { code: ErrorCode; message: string } }
@@ -207,6 +210,11 @@ export class LineDecoder {
       this.pending += rest.byteLength
     }
     return { lines, overflow: false }
+  }
+
+  /** bytes of a partial frame held until its newline arrives */
+  get buffered(): number {
+    return this.pending
   }
 
   /** drop any buffered partial frame (it may hold a secret) */

@@ -19,9 +19,14 @@
  * listener.stop() unlinks its bind path unconditionally.)
  *
  * Every connection's peer uid is checked on accept (SO_PEERCRED / getpeereid); any other uid,
- * or an unknown one, is dropped without a byte of reply. Connections idle for
- * `connectionIdleMs` are closed; a frame over `maxMessageBytes` gets an error reply and the
- * connection is closed; bad frames get error replies and never crash the daemon.
+ * or an unknown one (the lookup failed), is dropped without a byte of reply: it fails closed.
+ *
+ * Memory is bounded against a flood from our own uid (DAEMON_BUDGET, src/domain/limits.ts): at
+ * most `connections` at once (more are dropped on accept), one partial frame per connection (the
+ * frame limit), `outboxBytes` of replies a client has not read, and `bufferedBytes` buffered over
+ * all connections; a connection that would exceed a budget gets a `busy` error and is closed.
+ * Connections idle for `connectionIdleMs` are closed; a frame over `maxMessageBytes` gets an error
+ * reply and the connection is closed; bad frames get error replies and never crash the daemon.
  *
  * Bun-specific (Bun.listen) by design: the daemon only ever runs as the compiled binary.
  */
@@ -31,7 +36,8 @@ import type { Socket, UnixSocketListener } from 'bun'
 import { KeyrackError } from '../domain/errors.ts'
 import { GrantStore } from './grant-store.ts'
 import { errnoCode } from './paths.ts'
-import { peerUidOf } from './peercred.ts'
+import { DAEMON_BUDGET } from '../domain/limits.ts'
+import { peerUidOf, type PeerCred } from './peercred.ts'
 import {
   encodeFrame,
   errorResponse,
@@ -81,9 +87,18 @@ export interface DaemonServerOptions {
   connectionIdleMs?: number
   /** per-frame limit; default MAX_MESSAGE_BYTES (1 MiB) */
   maxMessageBytes?: number
+  /** the memory budget (tests shrink it); default DAEMON_BUDGET */
+  budget?: Partial<DaemonBudget>
+  /**
+   * the peer-credential lookup (SO_PEERCRED / getpeereid); a seam so a test can make it fail and
+   * see the connection refused. Default: peercred.ts peerCred
+   */
+  peerCred?: (fd: number) => PeerCred
   /** environment used to find XDG_RUNTIME_DIR when runtimeDir is not given; default process.env */
   env?: Readonly<Record<string, string | undefined>>
 }
+
+export type DaemonBudget = { [K in keyof typeof DAEMON_BUDGET]: number }
 
 export interface DaemonServer {
   readonly owner: string
@@ -103,6 +118,8 @@ interface Connection {
   /** set after an oversize frame: no more frames are read */
   ended: boolean
   outbox: Uint8Array[]
+  /** bytes queued in outbox (replies the client has not read yet) */
+  outboxBytes: number
   /** run once everything queued has been handed to the kernel */
   afterFlush: (() => void)[]
 }
@@ -120,6 +137,7 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
   const maxLifetimeMs = options.maxLifetimeMs ?? 7 * 24 * 60 * 60 * 1000
   const maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES
   const connectionIdleMs = options.connectionIdleMs ?? 10_000
+  const budget: DaemonBudget = { ...DAEMON_BUDGET, ...options.budget }
   const { owner, socketPath } = options
 
   await clearStaleSocket(socketPath, owner)
@@ -143,12 +161,30 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
   }
   const send = (socket: Socket<undefined>, conn: Connection, response: Response): void => {
     const bytes = encoder.encode(encodeFrame(response))
-    if (conn.outbox.length > 0) {
-      conn.outbox.push(bytes)
-      return
+    const queue = (part: Uint8Array): void => {
+      conn.outbox.push(part)
+      conn.outboxBytes += part.byteLength
+      // a client that asks and never reads: its replies are not kept without bound
+      if (conn.outboxBytes > budget.outboxBytes) drop(socket, conn)
     }
+    if (conn.outbox.length > 0) return queue(bytes)
     const written = socket.write(bytes)
-    if (written < bytes.byteLength) conn.outbox.push(bytes.subarray(Math.max(0, written)))
+    if (written < bytes.byteLength) queue(bytes.subarray(Math.max(0, written)))
+  }
+  /** close a connection at once, dropping what it buffered (it may hold secrets: zeroed) */
+  const drop = (socket: Socket<undefined>, conn: Connection): void => {
+    conn.ended = true
+    conn.decoder.clear()
+    for (const part of conn.outbox) part.fill(0)
+    conn.outbox = []
+    conn.outboxBytes = 0
+    socket.terminate()
+  }
+  /** bytes buffered over every connection: partial frames and unread replies */
+  const bufferedTotal = (): number => {
+    let total = 0
+    for (const conn of connections.values()) total += conn.decoder.buffered + conn.outboxBytes
+    return total
   }
   const whenFlushed = (conn: Connection, fn: () => void): void => {
     if (conn.outbox.length === 0) fn()
@@ -160,9 +196,11 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
       const written = socket.write(head)
       if (written < head.byteLength) {
         conn.outbox[0] = head.subarray(Math.max(0, written))
+        conn.outboxBytes -= Math.max(0, written)
         return
       }
       conn.outbox.shift()
+      conn.outboxBytes -= head.byteLength
     }
     for (const fn of conn.afterFlush.splice(0)) fn()
   }
@@ -222,13 +260,19 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
       socket: {
         open(socket) {
           // the enforced boundary: only our own uid may talk to us, whatever the file modes say
-          if (closing || peerUidOf(socket) !== uid) {
+          // fails closed: a lookup that fails gives undefined, which is not our uid
+          if (closing || peerUidOf(socket, options.peerCred) !== uid) {
+            socket.terminate()
+            return
+          }
+          // the memory budget: no more than `connections` at once
+          if (connections.size >= budget.connections) {
             socket.terminate()
             return
           }
           // our own timer rather than socket.timeout(): uSockets rounds timeouts to 4 s ticks
           const idleTimer = setTimeout(() => socket.end(), connectionIdleMs)
-          connections.set(socket, { decoder: new LineDecoder(maxMessageBytes), idleTimer, ended: false, outbox: [], afterFlush: [] })
+          connections.set(socket, { decoder: new LineDecoder(maxMessageBytes), idleTimer, ended: false, outbox: [], outboxBytes: 0, afterFlush: [] })
         },
         data(socket, data) {
           const conn = connections.get(socket)
@@ -240,6 +284,12 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
           if (overflow) {
             send(socket, conn, errorResponse(null, 'too-large', `frame larger than ${maxMessageBytes} bytes`))
             conn.ended = true // ignore whatever else arrives; close once the reply is out
+            whenFlushed(conn, () => socket.end())
+          } else if (bufferedTotal() > budget.bufferedBytes) {
+            // the daemon's whole budget is taken: this connection's partial frame goes, not the daemon
+            conn.decoder.clear()
+            send(socket, conn, errorResponse(null, 'busy', 'the daemon is busy: too much buffered, try again'))
+            conn.ended = true
             whenFlushed(conn, () => socket.end())
           }
         },

@@ -10,6 +10,7 @@
 import { blockedAdvice, describeFinding, inspectSecret } from './firewall/check.ts'
 import { formatGrade, meetsGrade, type Duration, type Grade, type Protection } from './grade.ts'
 import { hints } from './hints.ts'
+import { secretProblem } from './secret.ts'
 
 /** what the repo manifest asks of one key (a RepoKeySpec fits) */
 export interface Requirement {
@@ -45,6 +46,14 @@ export const formatRequiredGrade = (grade: NonNullable<Requirement['grade']>): s
   [grade.protection, grade.duration].filter(Boolean).join(',')
 
 export function enforce(requirement: Requirement, candidate: Candidate, target: EnforceTarget): Verdict {
+  // a secret no environment variable can carry (NUL), or over the limit: refused by name, never echoed
+  const problem = secretProblem(candidate.secret)
+  if (problem)
+    return {
+      ok: false,
+      reason: `its ${candidate.implicit ? 'value in the environment' : 'stored secret'} ${problem}`,
+      hint: candidate.implicit ? [`unset ${requirement.key}, or give it a value keyrack can serve`] : [hints.set(target, { key: requirement.key, env: target.env, mech: requirement.mech })],
+    }
   const unmet = checkRequirement(requirement, candidate, target)
   if (unmet) return unmet
   const { key } = requirement

@@ -99,6 +99,27 @@ export class KeyrackVaultError extends KeyrackError {
     super(message, { hint, exit: 'vault' })
   }
 }
+/** a write ran out of space (ENOSPC, EDQUOT): nothing was replaced, the old file is intact */
+export class KeyrackNoSpaceError extends KeyrackVaultError {
+  constructor(readonly dir: string) {
+    super(`no space left on ${dir}: nothing was changed`, [`free some space (\`df -h ${dir}\` shows how much is left), then run the command again`])
+  }
+}
+
+/**
+ * A path keyrack must trust is not trustworthy: the keyrack home, a file in it or the daemon's
+ * socket directory is a symlink, owned by another user, or writable by others. Nothing is read
+ * from it; the hint is the exact command that makes it safe.
+ */
+export class KeyrackUnsafePathError extends KeyrackEnvironmentError {
+  constructor(
+    message: string,
+    hint: string[],
+    readonly path: string,
+  ) {
+    super(message, hint)
+  }
+}
 
 /** the owner's identity is missing, wrong, or could not decrypt */
 export class KeyrackIdentityError extends KeyrackError {
@@ -153,5 +174,20 @@ export class KeyrackCancelledError extends KeyrackUsageError {
  */
 export class KeyrackNoTerminalError extends KeyrackUsageError {}
 
-/** the secret given to `set` cannot be stored as it is (empty, …); nothing was written */
+/**
+ * The secret given to `set` cannot be stored as it is: empty, a NUL byte (no environment variable
+ * can carry one), not valid UTF-8 text, or larger than the limit (src/domain/secret.ts). The
+ * message names the key and the reason, never the secret; nothing was written.
+ */
 export class KeyrackSecretInvalidError extends KeyrackUsageError {}
+
+/**
+ * What may be said about an error that is not a KeyrackError: its class and an errno code
+ * (`TypeError`, `Error EACCES`) — words that cannot carry a secret. Never its message: errors
+ * from spawn, the environment or decoding quote the value they choked on.
+ */
+export function describeForeignError(error: unknown): string {
+  const name = error instanceof Error && /^[A-Za-z][A-Za-z0-9_]{0,40}$/.test(error.name) ? error.name : 'Error'
+  const code = typeof error === 'object' && error !== null && 'code' in error ? (error as { code: unknown }).code : undefined
+  return typeof code === 'string' && /^E[A-Z0-9_]{1,20}$/.test(code) ? `${name} ${code}` : name
+}

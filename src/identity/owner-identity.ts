@@ -12,7 +12,9 @@ import { existsSync, readFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import * as v from 'valibot'
 import { paths, type Context } from '../context.ts'
-import { KeyrackIdentityError, KeyrackOwnerUninitializedError } from '../domain/errors.ts'
+import { KeyrackError, KeyrackIdentityError, KeyrackOwnerUninitializedError } from '../domain/errors.ts'
+import { HOME_FILE_BYTES } from '../domain/limits.ts'
+import { readHomeFile } from '../runtime/home.ts'
 import { decryptWithPassphrase, type AgeIdentity } from './age-file.ts'
 import { identityLockedError } from './locked.ts'
 
@@ -35,12 +37,14 @@ export function readOwnerConfig(ctx: Context): OwnerConfig {
   const file = paths.ownerConfig(ctx)
   let text: string
   try {
-    text = readFileSync(file, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+    const bytes = readHomeFile(ctx.home, file, HOME_FILE_BYTES.small)
+    if (bytes === null)
       throw new KeyrackOwnerUninitializedError(`owner '${ctx.owner}' has no keyrack yet (no ${file})`, [
         `create it: ${initHint(ctx)}`,
       ])
+    text = bytes.toString('utf8')
+  } catch (error) {
+    if (error instanceof KeyrackError) throw error
     throw new KeyrackIdentityError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, [
       `check its permissions: \`ls -l ${file}\``,
     ])
@@ -77,14 +81,18 @@ export async function loadOwnerIdentity(ctx: Context, config: OwnerConfig = read
     const { loadSshIdentity } = await import('./ssh-identity.ts')
     return loadSshIdentity(ctx, file)
   }
-  let bytes: Buffer
+  let bytes: Buffer | null
   try {
-    bytes = readFileSync(file)
-  } catch {
+    // a generated identity lives in the keyrack home: checked like every file there
+    bytes = isAbsolute(config.identityFile) ? readFileSync(file) : readHomeFile(ctx.home, file, HOME_FILE_BYTES.small)
+  } catch (error) {
+    if (error instanceof KeyrackError) throw error
+    bytes = null
+  }
+  if (bytes === null)
     throw new KeyrackIdentityError(`the identity file ${file} of owner '${ctx.owner}' cannot be read`, [
       `restore it from a backup; without it the owner's keys cannot be decrypted (a backup recipient can: see \`keyrack recipients\`)`,
     ])
-  }
   if (!config.passphrase) return parseAgeIdentity(bytes.toString('utf8'), file)
   if (!ctx.passphrase) throw identityLockedError(ctx)
   // the source decides how many tries a human gets (a terminal: three; a pipe: one)

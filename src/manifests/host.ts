@@ -3,7 +3,7 @@
  * document age-encrypted to the owner's recipients. It holds metadata only (vault, mech, exid,
  * timestamps), never a secret. A file that fails to decrypt or parse is never overwritten.
  */
-import { readFileSync } from 'node:fs'
+import { HOME_FILE_BYTES } from '../domain/limits.ts'
 import * as v from 'valibot'
 import { paths, type Context } from '../context.ts'
 import { KeyrackIdentityError, KeyrackManifestInvalidError } from '../domain/errors.ts'
@@ -11,6 +11,7 @@ import { AGENT_VALUES_RULES, REDACT_RULES } from '../domain/policy.ts'
 import { decryptWith, encryptTo, type AgeIdentity, type FileDecrypter } from '../identity/age-file.ts'
 import { writeFileAtomic } from '../runtime/fs-atomic.ts'
 import { writeInventory } from './inventory.ts'
+import { readHomeFile } from '../runtime/home.ts'
 
 const HostEntrySchema = v.strictObject({
   vault: v.string(),
@@ -42,13 +43,8 @@ export function emptyHostManifest(owner: string, recipients: string[]): HostMani
 
 export async function readHostManifest(ctx: Context, decrypt: AgeIdentity | FileDecrypter): Promise<HostManifest> {
   const file = paths.hostManifest(ctx)
-  let bytes: Buffer
-  try {
-    bytes = readFileSync(file)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw hostManifestMissing(ctx)
-    throw error
-  }
+  const bytes = readHomeFile(ctx.home, file, HOME_FILE_BYTES.hostManifest)
+  if (bytes === null) throw hostManifestMissing(ctx)
   const text = typeof decrypt === 'function' ? await decrypt(bytes, file) : await decryptWith(decrypt, bytes, file)
   return parseHostManifest(text, file)
 }

@@ -13,7 +13,8 @@
  *
  * A missing inventory (keys set by an older keyrack) is rebuilt by the next command that opens
  * the host manifest (`unlock`, `list`); until then `get` says what it cannot know. A corrupt
- * or unsafe one is ignored, never trusted: it is derived data, and the next write replaces it.
+ * one is ignored, never trusted: it is derived data, and the next write replaces it. An unsafe one
+ * (a symlink, another user's, writable by others, in an unsafe home) is refused with its fix.
  */
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js'
@@ -22,7 +23,8 @@ import { paths, type Context } from '../context.ts'
 import { isStoredPolicy, type StoredPolicy } from '../domain/policy.ts'
 import { writeFileAtomic } from '../runtime/fs-atomic.ts'
 import { withLock } from '../runtime/lock.ts'
-import { readFileGuarded } from '../runtime/read-file.ts'
+import { KeyrackUnsafePathError } from '../domain/errors.ts'
+import { readHomeFile } from '../runtime/home.ts'
 
 export interface InventoryEntry {
   vault: string
@@ -53,8 +55,11 @@ export const slugHash = (slug: string): string => bytesToHex(sha256(utf8ToBytes(
 export function readInventory(ctx: Context): Inventory | null {
   let bytes: Buffer | null
   try {
-    bytes = readFileGuarded(paths.inventory(ctx), { maxBytes: MAX_BYTES, noFollow: true, trusted: true })
-  } catch {
+    // the home and the file are checked like every file of the home (runtime/home.ts)
+    bytes = readHomeFile(ctx.home, paths.inventory(ctx), MAX_BYTES)
+  } catch (error) {
+    // an unsafe home or inventory is refused with its fix, as for every other file there
+    if (error instanceof KeyrackUnsafePathError) throw error
     return null
   }
   if (bytes === null) return null

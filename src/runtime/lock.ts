@@ -3,10 +3,12 @@
  * O_EXCL create holds the lock; the holder's pid is inside so a lock left by a crashed process
  * is detected (the pid no longer runs) and taken over.
  */
-import { closeSync, constants, linkSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs'
+import { closeSync, constants, linkSync, openSync, renameSync, statSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { KeyrackVaultError } from '../domain/errors.ts'
-import { ensurePrivateDir, removeFileIfExists } from './fs-atomic.ts'
+import { KeyrackError, KeyrackVaultError } from '../domain/errors.ts'
+import { HOME_FILE_BYTES } from '../domain/limits.ts'
+import { asWriteError, ensurePrivateDir, removeFileIfExists } from './fs-atomic.ts'
+import { readHomeFile } from './home.ts'
 import { randomHex } from './random.ts'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -21,25 +23,40 @@ function isRunning(pid: number): boolean {
 }
 
 function tryAcquire(path: string): boolean {
+  let fd: number
   try {
-    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
-    writeSync(fd, String(process.pid))
-    closeSync(fd)
-    return true
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw asWriteError(error, dirname(path))
     return false
   }
+  try {
+    writeSync(fd, String(process.pid))
+  } catch (error) {
+    // e.g. a full disk: an empty lock left behind would hold up the next command, so it goes
+    closeSync(fd)
+    removeFileIfExists(path)
+    throw asWriteError(error, dirname(path))
+  }
+  closeSync(fd)
+  return true
 }
 
 function holderPid(path: string): { pid: number | null; ino: number } | null {
+  let bytes: Buffer | null
+  let ino: number
   try {
-    const ino = statSync(path).ino
-    const pid = Number.parseInt(readFileSync(path, 'utf8'), 10)
-    return { pid: Number.isFinite(pid) && pid > 0 ? pid : null, ino }
-  } catch {
+    ino = statSync(path).ino
+    // checked like every file of the keyrack home: a planted lock (a symlink, someone else's
+    // file) is refused with the fix, not waited on for ever
+    bytes = readHomeFile(dirname(path), path, HOME_FILE_BYTES.small)
+  } catch (error) {
+    if (error instanceof KeyrackError) throw error
     return null
   }
+  if (bytes === null) return null
+  const pid = Number.parseInt(bytes.toString('utf8'), 10)
+  return { pid: Number.isFinite(pid) && pid > 0 ? pid : null, ino }
 }
 
 /**

@@ -6,7 +6,11 @@ import type { KeyReport } from './get.ts'
  * report (states and guidance, never a secret) and no key at all.
  */
 export class KeyrackKeysUnavailableError extends KeyrackError {
-  constructor(readonly report: Omit<KeyReport, 'grant'>[]) {
+  constructor(
+    readonly report: Omit<KeyReport, 'grant'>[],
+    /** what get warned about on the way (e.g. a daemon it could not trust), never a secret */
+    readonly warnings: string[] = [],
+  ) {
     const failing = report.filter((r) => r.state !== 'granted' && !r.optional)
     const blocked = failing.some((r) => r.state === 'blocked')
     super(

@@ -152,14 +152,15 @@ async function guidedSet(ctx: Context, prompt: Prompt, k: FillPlanKey, choices: 
   const input = { key: k.key, env: k.setEnv, vault: vaultId, mech: mechId }
   const { mech, vault, needs } = await resolveSetPlan(ctx, input)
   for (;;) {
-    const source: Pick<SetInput, 'secret' | 'exid'> = mech.ask
-      ? await mech.ask(ctx, { key: k.key, env: k.setEnv })
-      : needs === 'exid'
-        ? { exid: await prompt.text(`the reference for ${k.key} in ${vault.id}`) }
-        : needs === 'secret'
-          ? { secret: await prompt.secret(`secret for ${k.key} (input hidden)`) }
-          : {}
     try {
+      // inside the try: typed input that is not a storable secret (not UTF-8) can be typed again
+      const source: Pick<SetInput, 'secret' | 'exid'> = mech.ask
+        ? await mech.ask(ctx, { key: k.key, env: k.setEnv })
+        : needs === 'exid'
+          ? { exid: await prompt.text(`the reference for ${k.key} in ${vault.id}`) }
+          : needs === 'secret'
+            ? { secret: await prompt.secret(`secret for ${k.key} (input hidden)`) }
+            : {}
       const result = await set(ctx, { ...input, ...source })
       // the plaintext warning was given before the human confirmed it
       for (const line of result.warnings) if (line !== plaintextWarning(ctx, vault, k.key)) warn(line)

@@ -77,19 +77,24 @@ export async function get(ctx: Context, input: GetInput): Promise<GetResult> {
   }
   if (!needsUnlock(result.report)) return result
   const { unlockTarget } = await import('./unlock.ts')
-  await unlockTarget(ctx, target, { duration: input.duration })
-  // now from the daemon, as every later process will get them
-  return look()
+  const unlocked = await unlockTarget(ctx, target, { duration: input.duration })
+  // now from the daemon, as every later process will get them; what unlock skipped says why, by name
+  return look().catch((error: unknown) => {
+    if (error instanceof KeyrackKeysUnavailableError) error.warnings.push(...unlocked.skipped.map((s) => `${s.key}: ${s.reason}`))
+    throw error
+  })
 }
 
 /** the chain and the checks for keys already resolved against the repo manifest */
 export async function getTarget(ctx: Context, target: Target, input: Pick<GetInput, 'ci' | 'lenient' | 'strictEnv' | 'withCredentials'>): Promise<GetResult> {
+  // a daemon that is unsafe or does not answer is skipped, and said (daemon/owner.ts lookupDaemon)
+  const daemonWarnings: string[] = []
   // everything after the daemon loads only when the daemon did not answer for every key
   const local = () => import('./local-sources.ts')
   const sources: (() => Source | Promise<Source>)[] = input.ci
     ? [async () => (await local()).environmentSource(ctx), async () => (await local()).declaredSource(ctx, target.keys)]
     : [
-        () => daemonSource(ctx),
+        () => daemonSource(ctx, daemonWarnings),
         async () => (await local()).indexFreeSource(ctx),
         async () => (await local()).recordsSource(ctx),
         async () => (await local()).environmentSource(ctx),
@@ -107,8 +112,8 @@ export async function getTarget(ctx: Context, target: Target, input: Pick<GetInp
     }
   }
 
-  // what the repo manifest ignored (rhachet-compatible), then the keys' own warnings
-  const warnings = [...(target.manifest?.warnings ?? []), ...ordered.flatMap((r) => (r.warning ? [`${r.key}: ${r.warning}`] : []))]
+  // the daemon skipped, what the repo manifest ignored (rhachet-compatible), then the keys' own warnings
+  const warnings = [...daemonWarnings, ...(target.manifest?.warnings ?? []), ...ordered.flatMap((r) => (r.warning ? [`${r.key}: ${r.warning}`] : []))]
   // with exec --strict-env those keys never reach the command: nothing to warn about
   if (input.ci && target.manifest && !input.strictEnv) {
     const allowed = new Set(allowlistFor(target.manifest, target.env).map((k) => k.key))
@@ -119,7 +124,7 @@ export async function getTarget(ctx: Context, target: Target, input: Pick<GetInp
   // lenient: the caller chose to go on without the missing keys (never with a blocked one)
   if (input.lenient) for (const r of failing) warnings.push(`${r.key}: ${r.state}${r.reason ? ` (${r.reason})` : ''}; ${r.hint[0] ?? ''}`.trim())
   else if (failing.length > 0)
-    throw new KeyrackKeysUnavailableError(ordered.map(({ grant: _grant, ...rest }) => rest))
+    throw new KeyrackKeysUnavailableError(ordered.map(({ grant: _grant, ...rest }) => rest), daemonWarnings)
   return { env: target.env, grants: ordered.flatMap((r) => (r.grant ? [r.grant] : [])), report: ordered, warnings }
 }
 

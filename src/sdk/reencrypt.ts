@@ -14,8 +14,10 @@
  * renames leaves every file decryptable by the owner, and running the command again finishes it.
  * The caller holds the owner lock.
  */
-import { readFileSync, renameSync } from 'node:fs'
+import { renameSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { HOME_FILE_BYTES } from '../domain/limits.ts'
+import { readHomeFile } from '../runtime/home.ts'
 import { paths, type Context } from '../context.ts'
 import { KeyrackError, KeyrackVaultError } from '../domain/errors.ts'
 import { decryptWith, encryptTo, type AgeIdentity } from '../identity/age-file.ts'
@@ -55,10 +57,12 @@ export async function reencryptOwnerFiles(
   // 1. decrypt everything first
   const secrets: { file: string; plaintext: string }[] = []
   for (const file of await ownerEncryptedFiles(ctx)) {
-    let bytes: Buffer
+    let bytes: Buffer | null
     try {
-      bytes = readFileSync(file)
+      bytes = readHomeFile(ctx.home, file, HOME_FILE_BYTES.secureFile)
+      if (bytes === null) continue // removed meanwhile: nothing to re-encrypt
     } catch (error) {
+      if (error instanceof KeyrackError) throw error
       throw new KeyrackVaultError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}; nothing was changed`, [
         `check its permissions: \`ls -l ${file}\``,
       ])

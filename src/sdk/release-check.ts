@@ -4,10 +4,12 @@
  * https://api.github.com, so GitHub Enterprise and tests point it elsewhere) and remembers the
  * answer in <keyrack home>/release-check.json; a plain `doctor` reads only that file.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Context } from '../context.ts'
+import { HOME_FILE_BYTES } from '../domain/limits.ts'
 import { writeFileAtomic } from '../runtime/fs-atomic.ts'
+import { readHomeFile } from '../runtime/home.ts'
 
 /** the GitHub repository releases come from (install.sh's default release URL names it too) */
 export const RELEASE_REPO = 'ehmpathy/keyrack'
@@ -28,7 +30,10 @@ export function readReleaseCheck(ctx: Context): ReleaseCheck | null {
   const file = releaseCheckPath(ctx)
   if (!existsSync(file)) return null
   try {
-    const data = JSON.parse(readFileSync(file, 'utf8')) as Partial<ReleaseCheck>
+    // a file of the keyrack home: checked like the others (a FIFO or a planted file is just ignored here)
+    const bytes = readHomeFile(ctx.home, file, HOME_FILE_BYTES.small)
+    if (bytes === null) return null
+    const data = JSON.parse(bytes.toString('utf8')) as Partial<ReleaseCheck>
     if (typeof data.latest === 'string' && /^v?\d+\.\d+\.\d+/.test(data.latest) && typeof data.checkedAt === 'string')
       return { latest: data.latest, checkedAt: data.checkedAt }
   } catch {}

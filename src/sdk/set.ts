@@ -6,7 +6,9 @@
 import { existsSync } from 'node:fs'
 import { paths, type Context } from '../context.ts'
 import { exceptionHint, formatRequiredGrade } from '../domain/enforce.ts'
-import { KeyrackKeyBlockedError, KeyrackSecretInvalidError, KeyrackUsageError, KeyrackVaultError, KeyrackVaultUnavailableError } from '../domain/errors.ts'
+import { describeForeignError, KeyrackError, KeyrackKeyBlockedError, KeyrackSecretInvalidError, KeyrackUsageError, KeyrackVaultError, KeyrackVaultUnavailableError } from '../domain/errors.ts'
+import { assertSlugFits } from '../domain/limits.ts'
+import { assertSecretStorable } from '../domain/secret.ts'
 import { blockedAdvice, describeFinding, inspectSecret } from '../domain/firewall/check.ts'
 import { canHold, formatGrade, meetsGrade, type Grade } from '../domain/grade.ts'
 import { hints } from '../domain/hints.ts'
@@ -115,7 +117,7 @@ export async function resolveSetPlan(ctx: Context, input: Omit<SetInput, 'secret
   // a mech with a guided set (AWS SSO) asks for what is missing; the others need it named
   if (needs === 'exid' && !input.exid && !mech.ask) throw exidMissing({ key, env, vault, mech })
   const notAllowlisted = spec.manifest ? notAllowlistedWarning(spec.manifest, { key, env, org }) : undefined
-  return { key, env, slug: toSlug({ org, env, key }), spec: spec.spec, vault, mech, grade, needs, ...(notAllowlisted ? { notAllowlisted } : {}) }
+  return { key, env, slug: assertSlugFits(toSlug({ org, env, key })), spec: spec.spec, vault, mech, grade, needs, ...(notAllowlisted ? { notAllowlisted } : {}) }
 }
 
 export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
@@ -130,7 +132,10 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
         `keep it in another vault, e.g. ${hints.set(ctx, { key, env, mech: mech.id })}`,
       ])
     given.secret = input.secret
+    // the firewall first (a long-lived key padded with a NUL is above all a long-lived key), then
+    // NUL, lone surrogates, over the limit: refused by name before anything is stored (domain/secret.ts)
     warnings.push(...firewall(ctx, { key, env, org: input.org }, input.secret, spec))
+    assertSecretStorable(input.secret, key)
     // a vault that stores the secret somewhere of the user's choosing (an SSM parameter) takes the place as exid
     if (input.exid) given.exid = input.exid
   } else if (needs === 'exid') {
@@ -176,8 +181,8 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
       step = 'read back'
       const source = await vault.get(session, { slug, exid: stored.exid })
       step = 'compare'
-      if (source === null && needs !== 'nothing') throw new Error(`${vault.id} returned nothing`)
-      if (needs === 'secret' && source !== given.secret) throw new Error(`${vault.id} returned a different secret`)
+      if (source === null && needs !== 'nothing') throw new RoundTripError(`${vault.id} returned nothing`)
+      if (needs === 'secret' && source !== given.secret) throw new RoundTripError(`${vault.id} returned a different secret`)
       if (source !== null) {
         step = 'mint'
         await toGrant(ctx, { slug, vault, mech, source })
@@ -192,14 +197,15 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
       // recorded by now: a failure here is reported, never rolled back into a lost key)
       if (previous && previousVault && previousVault !== vault)
         await previousVault.del(session, { slug, exid: previous.exid }).catch((error: unknown) =>
-          warnings.push(`the old copy of ${key} in ${previousVault.id} could not be removed (${error instanceof Error ? error.message : 'error'}); remove it by hand`),
+          warnings.push(`the old copy of ${key} in ${previousVault.id} could not be removed (${error instanceof KeyrackError ? error.message : describeForeignError(error)}); remove it by hand`),
         )
       return { slug, vault: vault.id, mech: mech.id, grade, createdAt: entry.createdAt, updatedAt: entry.updatedAt, warnings }
     } catch (error) {
       if (restore !== null) await vault.set(session, { slug, mech: previous?.mech ?? mech.id, ...restore, until }).catch(() => undefined)
       else if (stored !== null || step === 'store') await vault.del(session, { slug, exid: stored?.exid ?? null }).catch(() => undefined)
       if (error instanceof KeyrackVaultError || error instanceof KeyrackVaultUnavailableError || step === 'store') throw error
-      const reason = error instanceof Error ? error.message : 'unknown error'
+      // only keyrack's own words: a foreign error's message may quote the secret it choked on
+      const reason = error instanceof KeyrackError || error instanceof RoundTripError ? error.message : `unexpected ${describeForeignError(error)}`
       throw new KeyrackVaultError(`the round trip through ${vault.id} failed at step '${step}': ${reason}; nothing was changed`, [
         'run `keyrack doctor` to check the vault, then try again',
       ])
@@ -252,3 +258,6 @@ function repoSpec(ctx: Context, key: string, env: string): { org?: string; spec?
   const spec = manifest.envs.get(env)?.find((s) => s.key === key) ?? manifest.envs.get(ENV_ALL)?.find((s) => s.key === key)
   return { org: manifest.org, spec, manifest }
 }
+
+/** a round-trip failure in keyrack's own words (never the secret) */
+class RoundTripError extends Error {}

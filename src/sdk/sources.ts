@@ -69,12 +69,13 @@ export async function resolveChain(keys: readonly AllowlistedKey[], sources: rea
   return best
 }
 
-export function daemonSource(ctx: Context): Source {
+/** @param warnings receives a line when the daemon was skipped (unsafe directory, no answer within 1 s) */
+export function daemonSource(ctx: Context, warnings: string[] = []): Source {
   return {
     name: 'daemon',
     async lookup(slugs) {
       const answers = new Map<string, Answer>()
-      for (const [slug, answer] of await lookupDaemon(ctx, [...slugs]))
+      for (const [slug, answer] of await lookupDaemon(ctx, [...slugs], warnings))
         if (answer.state === 'granted') answers.set(slug, { state: 'granted', grant: answer.grant })
         else if (answer.state === 'expired') answers.set(slug, { state: 'expired' })
       return answers

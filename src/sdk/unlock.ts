@@ -23,6 +23,7 @@ import { hostManifestMissing, readHostManifest, type HostManifest } from '../man
 import { ensureInventory, readInventory } from '../manifests/inventory.ts'
 import type { AllowlistedKey } from '../manifests/repo.ts'
 import type { Mech } from '../mechs/mech.ts'
+import { assertUnlockSize, slugProblem } from '../domain/limits.ts'
 import { accessOf, isBatch, isLockable, type Vault, type VaultKeyRef } from '../vaults/vault.ts'
 import type { GrantInput } from '../daemon/protocol.ts'
 import { putGrants } from '../daemon/owner.ts'
@@ -79,6 +80,7 @@ export async function unlock(ctx: Context, input: UnlockInput): Promise<UnlockRe
 /** unlocks keys already resolved against the repo manifest (`get --unlock` resolves them once) */
 export async function unlockTarget(ctx: Context, target: Target, input: { duration?: string; idle?: string }): Promise<UnlockResult> {
   if (target.keys.length === 0 && target.manifest) throw nothingAllowlisted(target.manifest.file, target.env)
+  assertUnlockSize(target.env, target.keys.length)
   const durationMs = parseDuration(input.duration ?? (target.env === ENV_SUDO ? SUDO_DURATION : DEFAULT_DURATION))
   const idleTimeoutMs = input.idle ? parseDuration(input.idle, '--idle') : undefined
   const session = new OwnerSession(ctx)
@@ -96,8 +98,11 @@ export async function unlockTarget(ctx: Context, target: Target, input: { durati
     }
     const [vault, mech] = await Promise.all([ctx.vaults.load(found.vault), ctx.mechs.load(found.mech)])
     const grade = gradeOf(vault, mech)
+    // the daemon's limits (a secret over them is blocked by enforce below): one key never breaks the rest
+    const tooLong = slugProblem(found.slug)
+    if (tooLong) skip(k, tooLong)
     // readable by get with no unlock — unless its pointer lives only in the (encrypted) host manifest
-    if (accessOf(vault) === 'open' && found.exid === null) skip(k, `${vault.id} needs no unlock: \`keyrack get\` reads it directly`)
+    else if (accessOf(vault) === 'open' && found.exid === null) skip(k, `${vault.id} needs no unlock: \`keyrack get\` reads it directly`)
     else if (!canHold(DAEMON_GRADE, grade)) skip(k, `a ${grade.duration} key is never cached`)
     else planned.push({ k, slug: found.slug, vault, mech, exid: found.exid })
   }

@@ -4,10 +4,12 @@
  * It is its own index (the mech is stored beside each secret), so `get` reads it without the
  * host manifest or the inventory.
  */
-import { readFileSync, statSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { paths, type Context } from '../context.ts'
-import { KeyrackVaultError } from '../domain/errors.ts'
+import { KeyrackError, KeyrackVaultError } from '../domain/errors.ts'
+import { HOME_FILE_BYTES } from '../domain/limits.ts'
 import { writeFileAtomic } from '../runtime/fs-atomic.ts'
+import { readHomeFile } from '../runtime/home.ts'
 import type { IndexFreeVault } from './vault.ts'
 
 /** slug → the secret and the mech it was stored for (so `get` needs no host manifest for it) */
@@ -18,9 +20,12 @@ export function readDirectFile(ctx: Context): DirectFile {
   const file = paths.direct(ctx)
   let text: string
   try {
-    text = readFileSync(file, 'utf8')
+    // checked like every file of the keyrack home: yours, not a symlink, not writable by others
+    const bytes = readHomeFile(ctx.home, file, HOME_FILE_BYTES.direct)
+    if (bytes === null) return Object.create(null) as DirectFile
+    text = bytes.toString('utf8')
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return Object.create(null) as DirectFile
+    if (error instanceof KeyrackError) throw error
     throw new KeyrackVaultError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, [
       `check its permissions: \`ls -l ${file}\``,
     ])

@@ -3,13 +3,15 @@
  * File names are sha256(slug) so the directory listing does not reveal which keys exist.
  * Needs no external tool: it works on every OS and in containers.
  */
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { paths, type Context } from '../context.ts'
 import { KeyrackVaultError } from '../domain/errors.ts'
 import { encryptTo } from '../identity/age-file.ts'
 import { slugHash } from '../manifests/inventory.ts'
+import { HOME_FILE_BYTES } from '../domain/limits.ts'
 import { removeFileIfExists, writeFileAtomic } from '../runtime/fs-atomic.ts'
+import { readHomeFile } from '../runtime/home.ts'
 import type { ReencryptableVault } from './vault.ts'
 
 export function secureFile(ctx: Context, slug: string): string {
@@ -36,14 +38,10 @@ export const osSecureVault: ReencryptableVault = {
   },
   async get(session, { slug }) {
     const file = secureFile(session.ctx, slug)
-    let bytes: Buffer
-    try {
-      bytes = readFileSync(file)
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
-      throw error
-    }
-    return session.decrypt(bytes, file)
+    let bytes: Buffer | null
+    // checked like every file of the keyrack home: yours, not a symlink, not writable by others
+    bytes = readHomeFile(session.ctx.home, file, HOME_FILE_BYTES.secureFile)
+    return bytes === null ? null : session.decrypt(bytes, file)
   },
   async del(session, { slug }) {
     removeFileIfExists(secureFile(session.ctx, slug))

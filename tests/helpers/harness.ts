@@ -24,7 +24,8 @@ export interface RunResult {
 }
 
 export interface RunOptions {
-  input?: string
+  /** stdin: text, or exact bytes (e.g. invalid UTF-8) */
+  input?: string | Uint8Array
   env?: Record<string, string | undefined>
   cwd?: string
   /** extra file descriptors, e.g. { 3: 'passphrase\n' } for --passphrase-fd 3 */

@@ -1,7 +1,7 @@
 /**
- * A real pseudo-terminal for acceptance tests, driven by a small python3 `pty` program: it waits for
- * each expected prompt and types the answer, then waits for the exit. Tests that need it skip (with a
- * warning) where python3 is missing.
+ * Drives the compiled binary on a real pseudo-terminal (a small python3 `pty` helper): waits for
+ * each prompt and types keys, as a human would. `PYTHON` is null when python3 is missing; tests
+ * that need a terminal skip then (and say so).
  */
 import { spawnSync } from 'node:child_process'
 import { BIN, type Sandbox } from './harness.ts'
@@ -10,10 +10,11 @@ export const PYTHON = Bun.which('python3')
 
 /**
  * Spawns argv in a pty; for each step waits (after the previous match) for `expect` to appear,
- * then types `send`; then waits for the exit. Prints {ok, code, out, missing} as JSON.
+ * then types `send` (a string, or the bytes in `sendBase64`); then waits for the exit. Prints
+ * {ok, code, out, missing} as JSON.
  */
 const DRIVER = String.raw`
-import json, os, pty, select, sys, time
+import base64, json, os, pty, select, sys, time
 spec = json.loads(sys.argv[1])
 pid, fd = pty.fork()
 if pid == 0:
@@ -37,7 +38,7 @@ for step in spec['steps']:
         missing = step['expect']; break
     pos = buf.index(want, pos) + len(want)
     time.sleep(0.2)
-    os.write(fd, step['send'].encode())
+    os.write(fd, base64.b64decode(step['sendBase64']) if 'sendBase64' in step else step['send'].encode())
 while time.time() < deadline:
     if not pump(0.05): break
     done, status = os.waitpid(pid, os.WNOHANG)
@@ -55,6 +56,8 @@ print(json.dumps({'ok': missing is None, 'code': code, 'out': buf.decode('utf8',
 export const ENTER = '\r'
 export const CTRL_C = '\u0003'
 
+export type PtyStep = { expect: string; send: string } | { expect: string; sendBase64: string }
+
 export interface TerminalRun {
   /** every step's text appeared */
   ok: boolean
@@ -66,7 +69,7 @@ export interface TerminalRun {
 }
 
 /** `options.env`: more of the sandbox's environment (a fake tool on PATH); `options.timeout`: seconds */
-export function onTerminal(sb: Sandbox, args: string[], steps: { expect: string; send: string }[], options: { env?: Record<string, string | undefined>; timeout?: number } = {}): TerminalRun {
+export function onTerminal(sb: Sandbox, args: string[], steps: PtyStep[], options: { env?: Record<string, string | undefined>; timeout?: number } = {}): TerminalRun {
   const timeout = options.timeout ?? 15
   const spec = { cwd: sb.repo, argv: [BIN, ...args], env: sb.env({ TERM: 'xterm', ...options.env }), steps, timeout }
   const r = spawnSync(PYTHON!, ['-c', DRIVER, JSON.stringify(spec)], { encoding: 'utf8', timeout: (timeout + 5) * 1000 })

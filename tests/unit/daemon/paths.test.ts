@@ -55,6 +55,12 @@ describe('resolveSocketDir', () => {
     expect(SHARED_TMP).toBe('/tmp')
   })
 
+  test('the fallback honours an absolute TMPDIR (as ssh-agent does), so it can be pointed away from /tmp', () => {
+    expect(resolveSocketDir({ env: { TMPDIR: '/home/u/tmp' }, uid, platform: 'linux' })).toBe(`/home/u/tmp/keyrack-${uid}`)
+    expect(resolveSocketDir({ env: { TMPDIR: '/home/u/tmp/' }, uid, platform: 'linux' })).toBe(`/home/u/tmp/keyrack-${uid}`)
+    expect(resolveSocketDir({ env: { TMPDIR: 'relative' }, uid, platform: 'linux' })).toBe(join(SHARED_TMP, `keyrack-${uid}`))
+  })
+
   test('macOS uses $TMPDIR/keyrack', () => {
     const sharedTmp = temp()
     expect(resolveSocketDir({ env: { TMPDIR: '/var/folders/xy/T/' }, uid, platform: 'darwin', sharedTmp })).toBe('/var/folders/xy/T/keyrack')

@@ -301,3 +301,48 @@ describe('stale sockets and absent daemons', () => {
     await expect(attempt).rejects.toThrow('accessible to other users')
   })
 })
+
+describe('peer checks fail closed; the memory budget', () => {
+  test('the peer-uid check fails closed: when the peer-credential lookup fails, the daemon drops the connection without a reply', async () => {
+    const failing = (): never => {
+      throw new Error('getsockopt(SO_PEERCRED) failed')
+    }
+    const { socketPath } = await setup({ peerCred: failing })
+    const { replies, closed } = await raw(socketPath, ['{"v":1,"id":1,"op":"ping"}\n'], 1)
+    expect({ replies, closed }).toEqual({ replies: [], closed: true })
+  })
+
+  test('a peer of another uid is dropped without a reply; the real lookup (our uid) is served', async () => {
+    const other = await setup({ peerCred: () => ({ uid: uid + 1, gid: 0 }) })
+    expect(await raw(other.socketPath, ['{"v":1,"id":1,"op":"ping"}\n'], 1)).toEqual({ replies: [], closed: true })
+    const ours = await setup()
+    const { replies } = await raw(ours.socketPath, ['{"v":1,"id":1,"op":"ping"}\n'], 1)
+    expect(replies).toMatchObject([{ id: 1, ok: true, result: { uid } }])
+  })
+
+  test('the client fails closed too: it refuses to talk to a daemon whose uid it cannot look up, or that is another uid', async () => {
+    const { socketPath } = await setup()
+    const failing = connectDaemon({ socketPath, peerCred: () => { throw new Error('getsockopt(SO_PEERCRED) failed') } })
+    await expect(failing).rejects.toThrow(`cannot verify who serves ${socketPath}, refusing to talk to it`)
+    const foreign = connectDaemon({ socketPath, peerCred: () => ({ uid: uid + 1, gid: 0 }) })
+    await expect(foreign).rejects.toThrow(`is served by uid ${uid + 1}, not by you (uid ${uid})`)
+  })
+
+  test('more connections than the budget: the extra ones are dropped on accept; a frame past the total budget gets busy', async () => {
+    const { socketPath } = await setup({ budget: { connections: 2, bufferedBytes: 64 * 1024 } })
+    const holders = await Promise.all([0, 1].map(() => Bun.connect({ unix: socketPath, socket: { data() {} } })))
+    try {
+      await Bun.sleep(50)
+      expect(await raw(socketPath, ['{"v":1,"id":1,"op":"ping"}\n'], 1)).toEqual({ replies: [], closed: true })
+    } finally {
+      for (const h of holders) h.end()
+    }
+    await Bun.sleep(50)
+    // 100 KiB of a frame that never ends: over the 64 KiB total, so it is cut off with `busy`
+    const { replies, closed } = await raw(socketPath, ['x'.repeat(100 * 1024)], 1)
+    expect(replies).toMatchObject([{ ok: false, error: { code: 'busy' } }])
+    expect(closed).toBe(false)
+    // and the daemon still serves the next client
+    expect((await raw(socketPath, ['{"v":1,"id":2,"op":"ping"}\n'], 1)).replies).toMatchObject([{ id: 2, ok: true }])
+  })
+})
