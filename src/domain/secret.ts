@@ -44,7 +44,7 @@ export function decodeSecret(bytes: Uint8Array, key?: string): string {
     return strictUtf8.decode(bytes)
   } catch {
     throw new KeyrackSecretInvalidError(`refusing to store the secret${key ? ` for ${key}` : ''}: it is not valid UTF-8 text; nothing was stored`, [
-      `keyrack stores text; encode binary data first, e.g. \`base64 -w0 < file | keyrack set --key ${key ?? 'KEY'} … --secret-stdin\`, and decode it where it is used`,
+      'keyrack stores text: encode binary data first with `base64 -w0 < file`, pipe that in instead, and decode it where it is used',
     ])
   }
 }

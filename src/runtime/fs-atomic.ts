@@ -127,7 +127,7 @@ export function ensurePrivateDir(dir: string): void {
   const uid = process.getuid?.()
   if (uid !== undefined && stat.uid !== uid)
     throw new KeyrackUnsafePathError(`${dir} is owned by uid ${stat.uid}, not by you (uid ${uid}); keyrack writes nothing into it`, [
-      `if it is yours (e.g. made by \`sudo keyrack …\`), take it back: \`sudo chown -R "$(id -un)" ${dir}\``,
+      `if it is yours (made by running keyrack with sudo), take it back: \`sudo chown -R "$(id -un)" ${dir}\``,
     ], dir)
   if ((stat.mode & 0o077) !== 0) chmodSync(dir, 0o700)
 }

@@ -67,7 +67,7 @@ function checkDir(dir: string, home: string): boolean {
   const uid = currentUid()
   if (uid !== undefined && stats.uid !== uid)
     throw new KeyrackUnsafePathError(`${what} is owned by uid ${stats.uid}, not by you (uid ${uid}); keyrack reads nothing from it`, [
-      `if it is yours (e.g. made by \`sudo keyrack …\`), take it back: \`sudo chown -R "$(id -un)" ${arg(dir)}\`; if not, move it aside and look at what is in it`,
+      `if it is yours (made by running keyrack with sudo), take it back: \`sudo chown -R "$(id -un)" ${arg(dir)}\`; if not, move it aside and look at what is in it`,
     ], dir)
   if ((stats.mode & 0o022) !== 0)
     throw new KeyrackUnsafePathError(`${what} is writable by ${stats.mode & 0o002 ? 'everyone' : 'its group'} (mode ${(stats.mode & 0o777).toString(8)}); keyrack reads nothing from it`, [
@@ -84,7 +84,7 @@ function unsafeFile(error: UnsafeFileError): KeyrackUnsafePathError | KeyrackVau
       return new KeyrackUnsafePathError(message, [`replace the link with a copy of its file: \`cp -L ${arg(file)} ${arg(`${file}.copy`)} && mv ${arg(`${file}.copy`)} ${arg(file)}\``], file)
     case 'foreign-owner':
       return new KeyrackUnsafePathError(message, [
-        `if it is yours (e.g. written by \`sudo keyrack …\`), take it back: \`sudo chown "$(id -un)" ${arg(file)}\`; if not, move it aside: \`mv ${arg(file)} ${arg(`${file}.bak`)}\``,
+        `if it is yours (written by running keyrack with sudo), take it back: \`sudo chown "$(id -un)" ${arg(file)}\`; if not, move it aside: \`mv ${arg(file)} ${arg(`${file}.bak`)}\``,
       ], file)
     case 'writable-by-others':
       return new KeyrackUnsafePathError(message, [`chmod 600 ${arg(file)}`], file)

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from 'bun:test'
 import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ensureBinary, Sandbox, type RunResult, withoutShellStatus } from '../helpers/harness.ts'
+import { ensureBinary, killGroup, Sandbox, type RunResult, withoutShellStatus } from '../helpers/harness.ts'
 
 // scrypt (passphrase identities) and process spawns are slow on a busy machine
 setDefaultTimeout(30_000)
@@ -185,13 +185,20 @@ describe('exec', () => {
 
   test('SIGTERM sent to keyrack is forwarded to the child', async () => {
     const ready = join(sb.dir, 'child-ready')
-    const { proc, done } = sb.spawn(['exec', '--for', 'repo', '--env', 'test', '--', 'sh', '-c', `trap 'echo got-term; exit 7' TERM; touch "${ready}"; while :; do sleep 0.05; done`], { timeoutMs: 10_000 })
-    for (let i = 0; i < 200 && !existsSync(ready); i++) await Bun.sleep(25)
-    expect(existsSync(ready)).toBe(true)
-    proc.kill('SIGTERM')
-    const r = await done
-    expect(r.stdout).toBe('got-term\n')
-    expect(r.code).toBe(7)
+    // keyrack runs in its own process group, so a failure (ready file late under load) still ends the
+    // `sh` child and its `sleep`s instead of leaving them looping after the suite
+    const { proc, done } = sb.spawn(['exec', '--for', 'repo', '--env', 'test', '--', 'sh', '-c', `trap 'echo got-term; exit 7' TERM; touch "${ready}"; while :; do sleep 0.05; done`], { timeoutMs: 10_000, detached: true })
+    try {
+      for (let i = 0; i < 200 && !existsSync(ready); i++) await Bun.sleep(25)
+      expect(existsSync(ready)).toBe(true)
+      proc.kill('SIGTERM')
+      const r = await done
+      expect(r.stdout).toBe('got-term\n')
+      expect(r.code).toBe(7)
+    } finally {
+      killGroup(proc)
+      await done
+    }
   })
 
   test('when a key is not granted, the command never runs', () => {

@@ -106,8 +106,10 @@ export class Sandbox {
   /**
    * Runs the binary without blocking (for concurrency tests and for looking at a running process),
    * in the same environment as run(). stdin gets `input` and is then closed, unless `keepStdinOpen`.
+   * `detached` puts it in its own process group, so `killGroup(proc)` (and the timeout) also end the
+   * children it started, whatever state a failed test left them in.
    */
-  spawn(args: string[], options: RunOptions & { keepStdinOpen?: boolean; cmd?: string[] } = {}): {
+  spawn(args: string[], options: RunOptions & { keepStdinOpen?: boolean; cmd?: string[]; detached?: boolean } = {}): {
     proc: ReturnType<typeof Bun.spawn>
     done: Promise<RunResult>
   } {
@@ -117,12 +119,13 @@ export class Sandbox {
       stdin: 'pipe',
       stdout: 'pipe',
       stderr: 'pipe',
+      detached: options.detached ?? false,
     })
     const stdin = proc.stdin as import('bun').FileSink
     if (options.input) stdin.write(options.input)
     if (!options.keepStdinOpen) stdin.end()
     else stdin.flush()
-    const timer = setTimeout(() => proc.kill('SIGKILL'), options.timeoutMs ?? 30_000)
+    const timer = setTimeout(() => (options.detached ? killGroup(proc) : proc.kill('SIGKILL')), options.timeoutMs ?? 30_000)
     const done = (async (): Promise<RunResult> => {
       const [stdout, stderr, code] = await Promise.all([
         new Response(proc.stdout as ReadableStream).text(),
@@ -197,6 +200,15 @@ export class Sandbox {
     // (issue 9: a hint that names a missing flag fails the suite, whichever test produced it)
     const problems = hintProblems(this.transcript, registry)
     if (problems.length) throw new Error(`keyrack printed hint commands it would refuse:\n${problems.join('\n')}`)
+  }
+}
+
+/** SIGKILLs the process group of a process spawned with `detached: true` (it and every child it left) */
+export function killGroup(proc: { pid: number }): void {
+  try {
+    process.kill(-proc.pid, 'SIGKILL')
+  } catch {
+    // the group is already gone
   }
 }
 

@@ -131,7 +131,7 @@ describe('writeFileAtomic: the order of operations', () => {
     const target = join(dir, 'eio.json')
     writeFileSync(target, 'old')
     for (const op of ['fsync', 'rename'] as const) {
-      expect(() => writeFileAtomic(target, 'new', 0o600, { fs: recorder({ op, code: 'EIO' }) }))).toThrow(`${op} failed`)
+      expect(() => writeFileAtomic(target, 'new', 0o600, { fs: recorder({ op, code: 'EIO' }) })).toThrow(`${op} failed`)
       expect(readFileSync(target, 'utf8')).toBe('old')
       expect(leftovers(dir, target).filter((n) => n.startsWith('.eio.json'))).toEqual([])
     }
