@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from 'bun:test'
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs'
 import { join } from 'node:path'
-import { BIN, ensureBinary, Sandbox, type RunResult } from '../helpers/harness.ts'
+import { BIN, ensureBinary, killGroup, Sandbox, type RunResult } from '../helpers/harness.ts'
 
 setDefaultTimeout(30_000)
 beforeAll(ensureBinary, 120_000)
@@ -110,12 +110,18 @@ describe('exec redaction', () => {
     expect(killed.stdout).toBe('[keyrack:API_TOKEN]\n') // written before the signal, still redacted
     // a signal to keyrack reaches the child; what it prints on the way out is redacted too
     const ready = join(sb.dir, 'redact-ready')
-    const { proc, done } = sb.spawn(['exec', '--for', 'repo', '--env', 'test', '--', 'sh', '-c', `trap 'echo "bye $API_TOKEN"; exit 7' TERM; touch "${ready}"; while :; do sleep 0.05; done`], { env: AGENT, timeoutMs: 10_000 })
-    for (let i = 0; i < 200 && !existsSync(ready); i++) await Bun.sleep(25)
-    expect(existsSync(ready)).toBe(true)
-    proc.kill('SIGTERM')
-    const r = await done
-    expect(r).toMatchObject({ code: 7, stdout: 'bye [keyrack:API_TOKEN]\n' })
+    // its own process group: a late ready file under load leaves no looping `sh` behind
+    const { proc, done } = sb.spawn(['exec', '--for', 'repo', '--env', 'test', '--', 'sh', '-c', `trap 'echo "bye $API_TOKEN"; exit 7' TERM; touch "${ready}"; while :; do sleep 0.05; done`], { env: AGENT, timeoutMs: 10_000, detached: true })
+    try {
+      for (let i = 0; i < 200 && !existsSync(ready); i++) await Bun.sleep(25)
+      expect(existsSync(ready)).toBe(true)
+      proc.kill('SIGTERM')
+      const r = await done
+      expect(r).toMatchObject({ code: 7, stdout: 'bye [keyrack:API_TOKEN]\n' })
+    } finally {
+      killGroup(proc)
+      await done
+    }
   })
 
   test('a reader that stops early (| head) ends the command as a broken pipe would', () => {

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
-import { ensureBinary, Sandbox, withoutShellStatus, type RunResult } from '../helpers/harness.ts'
+import { ensureBinary, killGroup, Sandbox, withoutShellStatus, type RunResult } from '../helpers/harness.ts'
 import { ENTER, onTerminal, PYTHON } from '../helpers/pty.ts'
 
 // scrypt (passphrase identities) and process spawns are slow on a busy machine
@@ -145,7 +145,7 @@ describe('secrets never leak', () => {
     const ready = join(sb.dir, 'ps-child-ready')
     const { proc, done } = sb.spawn(
       ['exec', '--for', 'repo', '--env', 'test', '--', 'sh', '-c', `touch "${ready}"; exec sleep 10`],
-      { env: CALLER_ENV, timeoutMs: 20_000 },
+      { env: CALLER_ENV, timeoutMs: 20_000, detached: true },
     )
     try {
       for (let i = 0; i < 100 && !existsSync(ready) && proc.exitCode === null; i++) await Bun.sleep(25)
@@ -162,6 +162,8 @@ describe('secrets never leak', () => {
       expect(environ.includes(S.direct)).toBe(false)
     } finally {
       proc.kill('SIGTERM')
+      // and the `sleep` too, should keyrack not have forwarded the signal yet
+      killGroup(proc)
       await done
     }
     // nothing left behind by the exec either
