@@ -27,6 +27,11 @@ export interface Context {
   cwd: string
   /** the clock port */
   now: Clock
+  /**
+   * the platform port: which OS keyrack acts on (`process.platform` names). Adapters that differ
+   * per OS (the keychain) choose by it, so a test selects the macOS path the way the product does
+   */
+  platform: NodeJS.Platform
   /** how to ask for a passphrase; absent = nobody can be asked (robots, plain `get`) */
   passphrase?: PassphraseSource
   /** runs external tools (secrets on stdin only, with a timeout) */
@@ -51,6 +56,8 @@ export interface ContextOptions {
   environment?: Env
   env?: Env | string
   now?: Clock
+  /** default: process.platform */
+  platform?: NodeJS.Platform
   /** how to ask for a passphrase; a boolean is init's protect-or-not choice, never a source */
   passphrase?: PassphraseSource | boolean
   /** ports: default to the real ones (spawn on PATH, global fetch); no prompt unless given */
@@ -74,6 +81,7 @@ export function createContext(options: ContextOptions = {}): Context {
     env,
     cwd: options.cwd ?? process.cwd(),
     now: options.now ?? Date.now,
+    platform: options.platform ?? process.platform,
     // init's `passphrase: true | false` (protect or not) shares the name: only a function is a source
     passphrase: typeof options.passphrase === 'function' ? options.passphrase : undefined,
     // the spawn adapter loads on first use: most commands never run a tool

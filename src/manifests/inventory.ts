@@ -36,6 +36,8 @@ export interface InventoryEntry {
 export interface Inventory {
   /** the entry of a slug, or undefined when the owner never set it */
   entry(slug: string): InventoryEntry | undefined
+  /** the vaults the owner keeps keys in (doctor: a vault that cannot work here matters when it is used) */
+  vaults: ReadonlySet<string>
   /** the host manifest's agent policy, as last written (absent: the defaults) */
   policy?: StoredPolicy
 }
@@ -71,7 +73,11 @@ export function readInventory(ctx: Context): Inventory | null {
   }
   if (!isInventoryFile(data)) return null
   const keys = data.keys
-  return { entry: (slug) => (Object.hasOwn(keys, slugHash(slug)) ? keys[slugHash(slug)] : undefined), ...(data.policy ? { policy: data.policy } : {}) }
+  return {
+    entry: (slug) => (Object.hasOwn(keys, slugHash(slug)) ? keys[slugHash(slug)] : undefined),
+    vaults: new Set(Object.values(keys).map((entry) => entry.vault)),
+    ...(data.policy ? { policy: data.policy } : {}),
+  }
 }
 
 /** rewrites the inventory from the host manifest's keys; the caller holds the owner lock */

@@ -7,6 +7,7 @@ import { dirname } from 'node:path'
 import { paths, type Context } from '../context.ts'
 import { KeyrackError } from '../domain/errors.ts'
 import { readOwnerConfig } from '../identity/owner-identity.ts'
+import { readInventory } from '../manifests/inventory.ts'
 import { readRepoManifest } from '../manifests/repo.ts'
 import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
 import { runtimeName } from '../runtime/self.ts'
@@ -89,11 +90,19 @@ export async function doctor(ctx: Context, meta: DoctorOptions): Promise<DoctorC
   // age is not a vault's tool: it is how a user opens keyrack's files by hand
   const age = findOnPath('age', ctx.env.PATH)
   checks.push(age ? { name: 'age', level: 'ok', detail: `${age} (interop and manual recovery of encrypted files)` } : { name: 'age', level: 'info', detail: 'not found: needed only to open keyrack files by hand', fix: 'apt-get install age  # or: brew install age' })
-  // every vault says whether it can work here; a missing tool matters only to who uses that vault
+  // every vault says whether it can work here; a missing tool or service matters only to who
+  // uses that vault: a warning when the owner keeps keys there (the value-free inventory says)
+  const inUse = readInventory(ctx)?.vaults ?? new Set<string>()
   for (const vault of await ctx.vaults.loadAll()) {
     const availability = await vault.isAvailable(ctx)
     if (availability.available) checks.push({ name: vault.id, level: 'ok', detail: availability.detail ?? vault.description })
-    else checks.push({ name: vault.id, level: vault.tool ? 'info' : 'fail', detail: availability.reason, ...(availability.hint[0] ? { fix: availability.hint[0] } : {}) })
+    else
+      checks.push({
+        name: vault.id,
+        level: !vault.tool ? 'fail' : inUse.has(vault.id) ? 'warn' : 'info',
+        detail: availability.reason,
+        ...(availability.hint.length > 0 ? { fix: availability.hint.join('; ') } : {}),
+      })
   }
 
   try {
