@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Before `npm test`: the suite drives real tools (the age CLI for interop, ssh-keygen for ssh
 # identities, git for worksites, setpriv/useradd for the second-user daemon checks, zsh, fish and
-# python3 for the shell, README and terminal tests, curl for install.sh). Install
+# python3 for the shell, README and terminal tests, curl for install.sh, gnome-keyring + secret-tool
+# + dbus for the OS keychain's Secret Service). Install
 # the missing ones with apt-get when we can (root on Debian/Ubuntu); otherwise say what to install.
 set -euo pipefail
 need=()
@@ -17,6 +18,11 @@ command -v zsh >/dev/null 2>&1 || need+=(zsh)          # `source <(keyrack …)`
 command -v fish >/dev/null 2>&1 || need+=(fish)        # the README's fish completion line is run
 command -v python3 >/dev/null 2>&1 || need+=(python3)  # pseudo-terminal drivers (prompts, help width, doc tests)
 command -v curl >/dev/null 2>&1 || need+=(curl)      # install.sh downloads releases
+# vault os.keychain is tested against a real Secret Service on a private session bus
+command -v secret-tool >/dev/null 2>&1 || need+=(libsecret-tools)
+command -v gnome-keyring-daemon >/dev/null 2>&1 || need+=(gnome-keyring)
+command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus)
+command -v dbus-send >/dev/null 2>&1 || need+=(dbus)
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then

@@ -10,6 +10,7 @@ import type { Vault } from './vault.ts'
 
 const BUILTIN: Record<string, () => Promise<Vault>> = {
   'os.secure': () => import('./os.secure.ts').then((m) => m.default),
+  'os.keychain': () => import('./os.keychain.ts').then((m) => m.default),
   'os.direct': () => import('./os.direct.ts').then((m) => m.default),
   'os.envvar': () => import('./os.envvar.ts').then((m) => m.default),
   'os.daemon': () => import('./os.daemon.ts').then((m) => m.default),
@@ -21,7 +22,7 @@ const BUILTIN: Record<string, () => Promise<Vault>> = {
 const ALIASES: Record<string, string> = { 'aws.iam.sso': 'aws.config' }
 
 /** vaults of SPEC §7 this build does not carry yet, so users get a precise answer */
-const PLANNED = ['os.keychain', '1password', 'github.secrets']
+const PLANNED = ['1password', 'github.secrets']
 
 /** load(id) throws KeyrackUsageError naming the known vaults when the id is not one of them */
 export type VaultRegistry = Registry<Vault>

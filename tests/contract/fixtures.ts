@@ -10,6 +10,8 @@ import { join } from 'node:path'
 import { parseSlug } from '../../src/domain/names.ts'
 import { awsEndpointEnv, startAwsFake } from '../fakes/aws-server.ts'
 import { installFakeAws } from '../fakes/aws-process.ts'
+import { createRuntimeDir } from '../helpers/runtime-dir.ts'
+import { secretServiceMissing, startSecretService } from '../helpers/secret-service.ts'
 
 export interface VaultFixture {
   start(dir: string): Promise<{ env: Record<string, string | undefined>; stop?: () => Promise<void> }>
@@ -25,6 +27,8 @@ export interface VaultFixture {
    * make an item, and say what it resolves to — the secrets round trip does not apply to it
    */
   item?(env: Record<string, string | undefined>, name: string): { exid: string; resolves: string }
+  /** why the vault's real service cannot run here (a tool `.ci/run` installs is missing), or null */
+  missing?(): string | null
 }
 
 /** vaults that need nothing outside keyrack: just a temp home */
@@ -60,6 +64,14 @@ export const fixtures: Record<string, VaultFixture> = {
       mkdirSync(join(env.HOME!, '.aws'), { recursive: true })
       appendFileSync(join(env.HOME!, '.aws', 'config'), `\n[profile ${name}]\nsso_session = contract\nsso_account_id = 111111111111\nsso_role_name = ReadOnlyAccess\n\n[sso-session contract]\nsso_start_url = ${env.SSO_START_URL}\nsso_region = us-east-1\n`)
       return { exid: name, resolves: name }
+    },
+  },
+  // the real Secret Service (gnome-keyring) on a private session bus, its keyring under the suite's HOME
+  'os.keychain': {
+    missing: secretServiceMissing,
+    start: async (dir) => {
+      const service = await startSecretService({ dir, home: dir, runtimeDir: createRuntimeDir(dir) })
+      return { env: service.env, stop: service.stop }
     },
   },
 }

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { awsEndpointEnv } from '../fakes/aws-server.ts'
 import { BIN, daemonPidsUnder } from '../helpers/harness.ts'
+import { startSecretServiceDetached } from '../helpers/secret-service.ts'
 import type { Command, DocBlock } from './markdown.ts'
 
 /** the passphrase the simulated human types for every identity and ssh key */
@@ -60,6 +61,8 @@ export class DocSandbox {
   private readonly passphraseFile = join(this.base, 'passphrase')
   /** the loopback AWS fake (tests/fakes/aws-process.ts), once a block needed it; lives as long as the sandbox */
   private awsFake?: { url: string; stop(): void }
+  /** the Secret Service of the `secret-service` fixture, while one runs */
+  private secretService: { stop(): void } | undefined
 
   constructor() {
     writeFileSync(this.passphraseFile, `${PASSPHRASE}\n`, { mode: 0o600 })
@@ -104,8 +107,15 @@ export class DocSandbox {
     return r.stdout
   }
 
+  /** a Secret Service on the user's standard bus address ($XDG_RUNTIME_DIR/bus), as a desktop session has */
+  startSecretService(): void {
+    this.secretService = startSecretServiceDetached({ dir: join(this.base, 'secret-service'), home: this.home, runtimeDir: this.runtimeDir })
+  }
+
   /** stops every daemon this sandbox started */
   stopDaemons(): void {
+    this.secretService?.stop()
+    this.secretService = undefined
     const dir = join(this.runtimeDir, 'keyrack')
     if (existsSync(dir))
       for (const entry of readdirSync(dir).filter((e) => e.endsWith('.sock')))
@@ -311,6 +321,11 @@ export const FIXTURES: Record<string, Fixture> = {
     about: "human's AWS_PROFILE (env test) set to the SSO profile acme.test.admin (aws.config, EPHEMERAL_VIA_AWS_SSO), signed in (needs fake-aws)",
     apply: (box) =>
       void box.keyrack(['set', '--key', 'AWS_PROFILE', '--env', 'test', '--vault', 'aws.config', '--mech', 'EPHEMERAL_VIA_AWS_SSO', '--exid', 'acme.test.admin', '--passphrase-fd', '3']),
+  },
+  'secret-service': {
+    about: 'a Secret Service (gnome-keyring, its login keyring open) on the session bus at $XDG_RUNTIME_DIR/bus, as in a desktop session (live: started for each block)',
+    snapshot: false,
+    apply: (box) => box.startSecretService(),
   },
   unlocked: {
     about: "human's keys for env test unlocked in the daemon (live: started for each block)",
