@@ -5,7 +5,8 @@
  *
  * Rules every implementation keeps:
  *  - spawn: argv never carries a secret (secrets go on `stdin`); every call has a timeout; a tool
- *    that is not on PATH is a KeyrackVaultUnavailableError naming how to install it.
+ *    that is not on PATH is a KeyrackVaultUnavailableError naming how to install it. A tool that
+ *    must ask the human itself (a sign-in) runs with `terminal: true`, only when there is a prompt.
  *  - prompt: exists only when a human is at a terminal. Code that needs input and finds no prompt
  *    throws KeyrackNoTerminalError naming the flag or stdin form that works without one — never
  *    waits. A cancelled prompt throws KeyrackCancelledError.
@@ -15,7 +16,7 @@
 export interface ToolInfo {
   /** the executable, looked up on the context's PATH */
   readonly name: string
-  /** install commands per platform (`process.platform` names); `default` for the others */
+  /** install commands per platform (`process.platform` names), or the page that says how (a URL) when there is no one-line command; `default` for the others */
   readonly install: Readonly<Partial<Record<'linux' | 'darwin' | 'default', string>>>
   /** what keyrack needs it for, e.g. `vault os.keychain` */
   readonly purpose: string
@@ -38,6 +39,13 @@ export interface SpawnRequest {
    * Only for tools that never print a secret.
    */
   showOutput?: boolean
+  /**
+   * the tool talks to the human itself (`op signin` asks for the account password): its stdin
+   * and stderr are the terminal keyrack runs on, and only stdout is captured. Only when the
+   * context has a prompt (a human at a terminal); never with `stdin`. keyrack never sees what
+   * is typed: a vault credential that stays between the human and the tool.
+   */
+  terminal?: boolean
 }
 
 export interface SpawnResult {

@@ -8,6 +8,11 @@
  *                                            `keyrack get`/`source`, which print secrets
  *
  * Defaults: redact under agents, values allowed (the guard still blocks direct reads of files).
+ *
+ * Beside the agent rules, the owner may narrow what keyrack reads from a vault that holds much
+ * more than keyrack's keys (a 1Password account): `scope: { <vault id>: [<part>, …] }`, e.g. the
+ * 1Password vaults keyrack may read. The vault adapter enforces it (it knows what a part is);
+ * absent = no narrowing.
  */
 import { KeyrackPolicyError } from './errors.ts'
 
@@ -23,21 +28,30 @@ export interface AgentPolicy {
 
 export const DEFAULT_POLICY: AgentPolicy = { redact: 'agents', 'agent-values': 'allow' }
 
+/** per vault id, the parts of that vault keyrack may read (e.g. 1Password vault names) */
+export type VaultScopes = Record<string, string[]>
+
 /** a policy as stored: any rule may be left out (its default applies) */
-export type StoredPolicy = Partial<AgentPolicy>
+export type StoredPolicy = Partial<AgentPolicy> & { scope?: VaultScopes }
 
 export function effectivePolicy(stored: StoredPolicy | undefined | null): AgentPolicy {
-  return { ...DEFAULT_POLICY, ...(stored ?? {}) }
+  return { redact: stored?.redact ?? DEFAULT_POLICY.redact, 'agent-values': stored?.['agent-values'] ?? DEFAULT_POLICY['agent-values'] }
 }
 
 export function isStoredPolicy(data: unknown): data is StoredPolicy {
   if (!data || typeof data !== 'object' || Array.isArray(data)) return false
-  const { redact, 'agent-values': values, ...rest } = data as Record<string, unknown>
+  const { redact, 'agent-values': values, scope, ...rest } = data as Record<string, unknown>
   return (
     Object.keys(rest).length === 0 &&
     (redact === undefined || (REDACT_RULES as readonly unknown[]).includes(redact)) &&
-    (values === undefined || (AGENT_VALUES_RULES as readonly unknown[]).includes(values))
+    (values === undefined || (AGENT_VALUES_RULES as readonly unknown[]).includes(values)) &&
+    (scope === undefined || isVaultScopes(scope))
   )
+}
+
+function isVaultScopes(data: unknown): data is VaultScopes {
+  if (!data || typeof data !== 'object' || Array.isArray(data)) return false
+  return Object.values(data).every((parts) => Array.isArray(parts) && parts.length > 0 && parts.every((p) => typeof p === 'string' && p.length > 0))
 }
 
 export interface RedactDecision {

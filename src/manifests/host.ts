@@ -31,6 +31,8 @@ const HostManifestSchema = v.strictObject({
     v.strictObject({
       redact: v.optional(v.picklist(REDACT_RULES)),
       'agent-values': v.optional(v.picklist(AGENT_VALUES_RULES)),
+      /** per vault id, the parts of it keyrack may read (e.g. 1Password vault names) */
+      scope: v.optional(v.record(v.string(), v.pipe(v.array(v.pipe(v.string(), v.minLength(1))), v.minLength(1)))),
     }),
   ),
 })

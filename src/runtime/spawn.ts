@@ -24,7 +24,8 @@ export function installHint(tool: ToolInfo, platform: string = process.platform)
 export function toolMissingError(tool: ToolInfo): KeyrackVaultUnavailableError {
   const install = installHint(tool)
   return new KeyrackVaultUnavailableError(`${tool.name} is not installed (or not on PATH); keyrack needs it for ${tool.purpose}`, [
-    ...(install ? [`install it: \`${install}\``] : []),
+    // a command is quoted to be pasted; a page to read (a tool with no one-line install) is not
+    ...(install ? [/^https?:\/\//.test(install) ? `install it: ${install}` : `install it: \`${install}\``] : []),
     'then check with `keyrack doctor`',
   ])
 }
@@ -63,12 +64,21 @@ export async function spawnTool(request: SpawnRequest, defaultEnv: Record<string
   const file = findOnPath(name, env.PATH)
   if (!file) throw toolMissingError(tool)
   const timeoutMs = request.timeoutMs ?? DEFAULT_SPAWN_TIMEOUT_MS
+  if (request.terminal && request.stdin !== undefined) throw new KeyrackVaultError(`${name} talks to the terminal: it takes nothing on stdin`, [])
+  const terminal = request.terminal === true
   return new Promise<SpawnResult>((resolve, reject) => {
     // its own process group, so a timeout stops the tool and anything it started (which would
-    // otherwise hold our pipes open)
-    const child = spawnChild(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'], cwd: env.HOME && isAbsolute(env.HOME) ? env.HOME : '/', detached: true })
+    // otherwise hold our pipes open) — except a tool that talks to the human: it stays in the
+    // terminal's foreground group, where it may read the terminal and where Ctrl-C reaches it too
+    const child = spawnChild(file, args, {
+      env,
+      stdio: terminal ? ['inherit', 'pipe', 'inherit'] : ['pipe', 'pipe', 'pipe'],
+      cwd: env.HOME && isAbsolute(env.HOME) ? env.HOME : '/',
+      detached: !terminal,
+    })
     const killGroup = () => {
       try {
+        if (terminal) throw new Error('not a group of its own')
         process.kill(-child.pid!, 'SIGKILL')
       } catch {
         child.kill('SIGKILL')
@@ -84,13 +94,13 @@ export async function spawnTool(request: SpawnRequest, defaultEnv: Record<string
       else into.push(chunk)
       if (request.showOutput) process.stderr.write(chunk)
     }
-    child.stdout.on('data', collect(out))
-    child.stderr.on('data', collect(err))
+    child.stdout!.on('data', collect(out))
+    child.stderr?.on('data', collect(err))
     const timer = setTimeout(() => {
       timedOut = true
       killGroup()
-      child.stdout.destroy()
-      child.stderr.destroy()
+      child.stdout!.destroy()
+      child.stderr?.destroy()
       reject(new KeyrackVaultError(`${name} did not answer within ${Math.round(timeoutMs / 1000)}s and was stopped`, [`check that \`${name}\` works on its own, then try again`]))
     }, timeoutMs)
     child.once('error', (error: NodeJS.ErrnoException) => {
@@ -104,7 +114,7 @@ export async function spawnTool(request: SpawnRequest, defaultEnv: Record<string
       resolve({ code: code ?? signalled, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') })
     })
     // a tool that exits without reading its stdin must not crash us with EPIPE
-    child.stdin.on('error', () => undefined)
-    child.stdin.end(request.stdin ?? '')
+    child.stdin?.on('error', () => undefined)
+    child.stdin?.end(request.stdin ?? '')
   })
 }

@@ -9,6 +9,7 @@ import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
 import { KeyrackUsageError } from '../domain/errors.ts'
 import { withLock } from '../runtime/lock.ts'
 import { existsSync } from 'node:fs'
+import { isLockable } from '../vaults/vault.ts'
 import { OwnerSession } from './session.ts'
 
 export interface DelInput {
@@ -17,7 +18,7 @@ export interface DelInput {
   org?: string
 }
 
-export async function del(ctx: Context, input: DelInput): Promise<{ slug: string; vault: string }> {
+export async function del(ctx: Context, input: DelInput): Promise<{ slug: string; vault: string; kept?: string }> {
   const key = assertKey(input.key)
   const env = assertEnv(input.env)
   const worksite = findWorksite(ctx.cwd, ctx.env)
@@ -38,10 +39,11 @@ export async function del(ctx: Context, input: DelInput): Promise<{ slug: string
       ])
     }
     const vault = await ctx.vaults.load(entry.vault)
-    await vault.del(session, { slug, exid: entry.exid })
+    // a vault with its own sign-in ends the session it opened for this del
+    const removed = await vault.del(session, { slug, exid: entry.exid }).finally(() => (isLockable(vault) ? vault.relock?.(session).catch(() => undefined) : undefined))
     const keys = { ...manifest.keys }
     delete keys[slug]
     await writeHostManifest(ctx, { ...manifest, keys })
-    return { slug, vault: entry.vault }
+    return { slug, vault: entry.vault, ...(removed?.kept ? { kept: removed.kept } : {}) }
   })
 }

@@ -50,4 +50,9 @@ export class OwnerSession implements VaultSession {
   async recipients(): Promise<readonly string[]> {
     return (await this.manifest()).owner.recipients
   }
+
+  async scope(vaultId: string): Promise<readonly string[] | null> {
+    const scopes = (await this.manifest()).policy?.scope
+    return scopes && Object.hasOwn(scopes, vaultId) ? scopes[vaultId]! : null
+  }
 }

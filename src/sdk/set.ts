@@ -115,7 +115,7 @@ export async function resolveSetPlan(ctx: Context, input: Omit<SetInput, 'secret
   if (!availability.available) throw new KeyrackVaultUnavailableError(`vault ${vault.id} cannot be used here: ${availability.reason}`, availability.hint)
   const needs = isPassthrough(vault) ? 'nothing' : (mech.source as 'secret' | 'exid')
   // a mech with a guided set (AWS SSO) asks for what is missing; the others need it named
-  if (needs === 'exid' && !input.exid && !mech.ask) throw exidMissing({ key, env, vault, mech })
+  if (needs === 'exid' && !input.exid && !mech.ask) throw exidMissing(ctx, { key, env, vault, mech })
   const notAllowlisted = spec.manifest ? notAllowlistedWarning(spec.manifest, { key, env, org }) : undefined
   return { key, env, slug: assertSlugFits(toSlug({ org, env, key })), spec: spec.spec, vault, mech, grade, needs, ...(notAllowlisted ? { notAllowlisted } : {}) }
 }
@@ -139,7 +139,7 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
     // a vault that stores the secret somewhere of the user's choosing (an SSM parameter) takes the place as exid
     if (input.exid) given.exid = input.exid
   } else if (needs === 'exid') {
-    if (!input.exid) throw exidMissing({ key, env, vault, mech })
+    if (!input.exid) throw exidMissing(ctx, { key, env, vault, mech })
     given.exid = input.exid
   }
   if (notAllowlisted) warnings.push(notAllowlisted)
@@ -151,72 +151,87 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
   // typing a passphrase does not hold it
   await session.identity()
   if (isLockable(vault)) await vault.unlock(session, [{ slug, exid: given.exid ?? null }])
-  return withLock(paths.lock(ctx), async () => {
-    const manifest = await session.manifest()
-    const previous = manifest.keys[slug]
-    const previousVault = previous ? await ctx.vaults.load(previous.vault) : null
-    if (previous && previousVault) {
-      const previousMech = await ctx.mechs.load(previous.mech).catch(() => null)
-      const previousGrade: Grade = { protection: previousVault.protection, duration: previousMech?.duration ?? 'permanent' }
-      // never degrade: a key kept encrypted is never re-vaulted in plaintext (SPEC §9)
-      if (!canHold(grade, previousGrade))
-        throw new KeyrackKeyBlockedError(
-          `refusing to move ${slug} from ${formatGrade(previousGrade)} (${previous.vault}) to ${formatGrade(grade)} (${vault.id}): keyrack never lowers a key's protection`,
-          [`keep it protected: ${hints.set(ctx, { key, env, vault: previous.vault, mech: mech.id })}`, `to store a new plaintext key on purpose, first remove the old one: ${hints.del(ctx, key, env)}`],
-        )
-    }
-    // what to put back if the round trip fails: the same vault's previous source
-    // what to put back if the round trip fails: the same vault's previous source — or, for a new
-    // key, whatever already sat where this one is stored (a team's SSM parameter is put back, never deleted)
-    const restore =
-      previous && previous.vault === vault.id
-        ? await previousSource(session, vault, slug, previous)
-        : needs === 'secret'
-          ? await vault.get(session, { slug, exid: given.exid ?? null }).then((secret) => (secret === null ? null : { secret, ...(given.exid ? { exid: given.exid } : {}) }))
-          : null
-    let step = 'store'
-    let stored: { exid: string | null } | null = null
-    try {
-      stored = await vault.set(session, { slug, mech: mech.id, ...given, until })
-      step = 'read back'
-      const source = await vault.get(session, { slug, exid: stored.exid })
-      step = 'compare'
-      if (source === null && needs !== 'nothing') throw new RoundTripError(`${vault.id} returned nothing`)
-      if (needs === 'secret' && source !== given.secret) throw new RoundTripError(`${vault.id} returned a different secret`)
-      if (source !== null) {
-        step = 'mint'
-        await toGrant(ctx, { slug, vault, mech, source })
+  try {
+    return await withLock(paths.lock(ctx), async () => {
+      const manifest = await session.manifest()
+      const previous = manifest.keys[slug]
+      const previousVault = previous ? await ctx.vaults.load(previous.vault) : null
+      if (previous && previousVault) {
+        const previousMech = await ctx.mechs.load(previous.mech).catch(() => null)
+        const previousGrade: Grade = { protection: previousVault.protection, duration: previousMech?.duration ?? 'permanent' }
+        // never degrade: a key kept encrypted is never re-vaulted in plaintext (SPEC §9)
+        if (!canHold(grade, previousGrade))
+          throw new KeyrackKeyBlockedError(
+            `refusing to move ${slug} from ${formatGrade(previousGrade)} (${previous.vault}) to ${formatGrade(grade)} (${vault.id}): keyrack never lowers a key's protection`,
+            [`keep it protected: ${hints.set(ctx, { key, env, vault: previous.vault, mech: mech.id })}`, `to store a new plaintext key on purpose, first remove the old one: ${hints.del(ctx, key, env)}`],
+          )
       }
-      step = 'record'
-      const now = new Date(ctx.now()).toISOString()
-      const entry: HostEntry = { vault: vault.id, mech: mech.id, exid: stored.exid, createdAt: previous?.createdAt ?? now, updatedAt: now }
-      const next = { ...manifest, keys: { ...manifest.keys, [slug]: entry } }
-      await writeHostManifest(ctx, next)
-      session.setManifest(next)
-      // moving a key to another vault leaves no copy behind in the old one (the move itself is
-      // recorded by now: a failure here is reported, never rolled back into a lost key)
-      if (previous && previousVault && previousVault !== vault)
-        await previousVault.del(session, { slug, exid: previous.exid }).catch((error: unknown) =>
-          warnings.push(`the old copy of ${key} in ${previousVault.id} could not be removed (${error instanceof KeyrackError ? error.message : describeForeignError(error)}); remove it by hand`),
-        )
-      return { slug, vault: vault.id, mech: mech.id, grade, createdAt: entry.createdAt, updatedAt: entry.updatedAt, warnings }
-    } catch (error) {
-      if (restore !== null) await vault.set(session, { slug, mech: previous?.mech ?? mech.id, ...restore, until }).catch(() => undefined)
-      else if (stored !== null || step === 'store') await vault.del(session, { slug, exid: stored?.exid ?? null }).catch(() => undefined)
-      if (error instanceof KeyrackVaultError || error instanceof KeyrackVaultUnavailableError || step === 'store') throw error
-      // only keyrack's own words: a foreign error's message may quote the secret it choked on
-      const reason = error instanceof KeyrackError || error instanceof RoundTripError ? error.message : `unexpected ${describeForeignError(error)}`
-      throw new KeyrackVaultError(`the round trip through ${vault.id} failed at step '${step}': ${reason}; nothing was changed`, [
-        'run `keyrack doctor` to check the vault, then try again',
-      ])
-    }
-  })
+      // what to put back if the round trip fails: the same vault's previous source — or, for a new
+      // key, whatever already sat where this one is stored (a team's SSM parameter is put back, never deleted)
+      const restore =
+        previous && previous.vault === vault.id
+          ? await previousSource(session, vault, slug, previous)
+          : needs === 'secret'
+            ? await vault.get(session, { slug, exid: given.exid ?? null }).then((secret) => (secret === null ? null : { secret, ...(given.exid ? { exid: given.exid } : {}) }))
+            : null
+      let step = 'store'
+      let stored: { exid: string | null } | null = null
+      try {
+        stored = await vault.set(session, { slug, mech: mech.id, ...given, until })
+        step = 'read back'
+        const source = await vault.get(session, { slug, exid: stored.exid })
+        step = 'compare'
+        if (source === null && needs !== 'nothing') throw new RoundTripError(`${vault.id} returned nothing`)
+        if (needs === 'secret' && source !== given.secret) throw new RoundTripError(`${vault.id} returned a different secret`)
+        if (source !== null) {
+          step = 'mint'
+          const grant = await toGrant(ctx, { slug, vault, mech, source })
+          // a key behind a reference meets the firewall here, as a typed secret does at the door
+          if (needs === 'exid') warnings.push(...firewall(ctx, { key, env, org: input.org }, grant.key.secret, spec))
+        }
+        step = 'record'
+        const now = new Date(ctx.now()).toISOString()
+        const entry: HostEntry = { vault: vault.id, mech: mech.id, exid: stored.exid, createdAt: previous?.createdAt ?? now, updatedAt: now }
+        const next = { ...manifest, keys: { ...manifest.keys, [slug]: entry } }
+        await writeHostManifest(ctx, next)
+        session.setManifest(next)
+        // moving a key to another vault leaves no copy behind in the old one, nor does storing it
+        // again under a new exid (a new item) in the same vault (the move itself is recorded by
+        // now: a failure here is reported, never rolled back into a lost key)
+        const replaced = previous && previousVault && (previousVault !== vault || (previous.exid !== null && previous.exid !== stored.exid))
+        if (replaced)
+          await previousVault.del(session, { slug, exid: previous.exid }).catch((error: unknown) =>
+            warnings.push(`the old copy of ${key} in ${previousVault.id} could not be removed (${error instanceof KeyrackError ? error.message : describeForeignError(error)}); remove it by hand`),
+          )
+        return { slug, vault: vault.id, mech: mech.id, grade, createdAt: entry.createdAt, updatedAt: entry.updatedAt, warnings }
+      } catch (error) {
+        const storedExid = stored?.exid ?? null
+        // what this set stored under an exid of its own (an item it created) goes again…
+        if (storedExid !== null && storedExid !== (restore?.exid ?? null)) await vault.del(session, { slug, exid: storedExid }).catch(() => undefined)
+        // …and the previous source is put back, or a half-written store removed
+        if (restore !== null) await vault.set(session, { slug, mech: previous?.mech ?? mech.id, ...restore, until }).catch(() => undefined)
+        else if (storedExid === null && (stored !== null || step === 'store')) await vault.del(session, { slug, exid: null }).catch(() => undefined)
+        // a typed error already says what is wrong and what to do
+        if (error instanceof KeyrackError || step === 'store') throw error
+        // only keyrack's own words: a foreign error's message may quote the secret it choked on
+        const reason = error instanceof RoundTripError ? error.message : `unexpected ${describeForeignError(error)}`
+        throw new KeyrackVaultError(`the round trip through ${vault.id} failed at step '${step}': ${reason}; nothing was changed`, [
+          'run `keyrack doctor` to check the vault, then try again',
+        ])
+      }
+    })
+  } finally {
+    // what the vault opened for this set (a sign-in session) ends with it
+    if (isLockable(vault)) await vault.relock?.(session).catch(() => undefined)
+  }
 }
 
-const exidMissing = (p: { key: string; env: string; vault: Vault; mech: Mech }) =>
+const exidMissing = (ctx: Context, p: { key: string; env: string; vault: Vault; mech: Mech }) =>
   new KeyrackUsageError(`${p.mech.id} stores a reference: say which item with \`--exid\``, [
     `keyrack set --key ${p.key} --env ${p.env} --vault ${p.vault.id} --mech ${p.mech.id} --exid <reference>`,
     ...(p.mech.ask ? ['or run it on a terminal without `--exid`: keyrack guides you through it'] : []),
+    // a vault that can also hold the secret itself makes the item from it
+    ...(p.vault.stores.includes('secret') ? [`or let ${p.vault.id} keep the secret itself: ${hints.set(ctx, { key: p.key, env: p.env, vault: p.vault.id, mech: REPLICA_MECH })}`] : []),
   ])
 
 /** what a plaintext vault means for the key, said before it is stored */

@@ -124,7 +124,8 @@ export async function unlockTarget(ctx: Context, target: Target, input: { durati
   // 3. read every key concurrently (a batch vault in one call), mint, check
   const now = ctx.now()
   const unlockUntil = now + durationMs
-  const sources = await readSources(session, planned.filter((p) => !failed.has(p.vault)))
+  // what a vault opened for this unlock (a sign-in session) ends once its keys are read
+  const sources = await readSources(session, planned.filter((p) => !failed.has(p.vault))).finally(() => relockAll(session, vaults))
   // keys typed at each unlock (session keys) that the vault no longer holds: ask, one at a time
   const untyped = new Set<Planned>()
   for (const p of planned) {
@@ -215,6 +216,11 @@ async function recordsFor(
       break
     }
   return found
+}
+
+/** closes what unlock opened in each lockable vault (errors ignored: the keys are read by now) */
+async function relockAll(session: OwnerSession, vaults: readonly Vault[]): Promise<void> {
+  await Promise.all(vaults.filter(isLockable).map((vault) => vault.relock?.(session).catch(() => undefined)))
 }
 
 /** each planned key's source; a batch vault reads all of its keys in one call */

@@ -16,13 +16,14 @@ const BUILTIN: Record<string, () => Promise<Vault>> = {
   'os.daemon': () => import('./os.daemon.ts').then((m) => m.default),
   'aws.config': () => import('./aws.config.ts').then((m) => m.default),
   'aws.params': () => import('./aws.params.ts').then((m) => m.default),
+  '1password': () => import('./1password.ts').then((m) => m.default),
 }
 
 /** other names a vault answers to (rhachet's keyrack calls aws.config `aws.iam.sso`); records keep the id */
 const ALIASES: Record<string, string> = { 'aws.iam.sso': 'aws.config' }
 
 /** vaults of SPEC §7 this build does not carry yet, so users get a precise answer */
-const PLANNED = ['1password', 'github.secrets']
+const PLANNED = ['github.secrets']
 
 /** load(id) throws KeyrackUsageError naming the known vaults when the id is not one of them */
 export type VaultRegistry = Registry<Vault>

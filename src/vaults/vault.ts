@@ -37,6 +37,11 @@ export interface VaultSession {
   identity(): Promise<AgeIdentity>
   /** decrypts a file to the owner's identity (opened once per session) */
   decrypt(ciphertext: Uint8Array, file: string): Promise<string>
+  /**
+   * the parts of this vault the owner lets keyrack read (host manifest `policy.scope.<vault id>`,
+   * set with `keyrack policy --scope`), or null when the owner set none
+   */
+  scope(vaultId: string): Promise<readonly string[] | null>
 }
 
 /** where one key's source is, as the host manifest records it */
@@ -74,6 +79,12 @@ export interface Vault {
   readonly tool?: ToolInfo
   /** the largest secret it can hold, in UTF-8 bytes (an SSM parameter: 4 KiB); absent = no limit keyrack knows of */
   readonly maxSecretBytes?: number
+  /**
+   * a vault that holds far more than keyrack's keys (a 1Password account) may be narrowed by the
+   * owner to some of its parts (`keyrack policy --scope <id>=<part>,…`): what a part is, e.g.
+   * `1Password vault`. The adapter enforces the scope on every read and store.
+   */
+  readonly scopedBy?: string
   /** where it keeps what it stores, for messages: a path, `your login keychain` */
   where(ctx: Context): string
   /** can it work here, now? Cheap, never prompts; a missing tool or service says how to get it */
@@ -90,8 +101,11 @@ export interface Vault {
    * @throws KeyrackVaultError when the item exists but cannot be read; KeyrackKeyLockedError when locked
    */
   get(session: VaultSession, input: VaultKeyRef): Promise<string | null>
-  /** removes the stored source; a missing item is not an error */
-  del(session: VaultSession, input: VaultKeyRef): Promise<void>
+  /**
+   * removes the stored source; a missing item is not an error. A vault that only pointed at
+   * something the user owns leaves it, and says so: `{ kept }` names what was left as it was.
+   */
+  del(session: VaultSession, input: VaultKeyRef): Promise<void | { kept: string }>
 }
 
 /** a key the daemon held (or holds) for a vault, with what it served */
@@ -113,7 +127,9 @@ export interface LockableVault extends Vault {
    * Closes what `unlock` opened, when the vault keeps a session of its own. `keys` are the keys
    * the daemon just let go of, each with what it served (an AWS profile name), and `kept` the
    * keys of this vault it still holds: a vault that signs in per item ends only the sessions of
-   * `keys` that no kept key shares.
+   * `keys` that no kept key shares (`keyrack relock`). Called with no keys at the end of every
+   * `unlock`, `set` and `del`, on the same session: a sign-in opened only for that operation (a
+   * 1Password session) ends there; a vault whose sign-in outlives the operation does nothing.
    */
   relock?(session: VaultSession, keys?: readonly HeldKey[], kept?: readonly HeldKey[]): Promise<void>
 }

@@ -12,6 +12,7 @@ import { awsEndpointEnv, startAwsFake } from '../fakes/aws-server.ts'
 import { installFakeAws } from '../fakes/aws-process.ts'
 import { createRuntimeDir } from '../helpers/runtime-dir.ts'
 import { secretServiceMissing, startSecretService } from '../helpers/secret-service.ts'
+import { installFakeOp } from '../fakes/op.ts'
 
 export interface VaultFixture {
   start(dir: string): Promise<{ env: Record<string, string | undefined>; stop?: () => Promise<void> }>
@@ -72,6 +73,13 @@ export const fixtures: Record<string, VaultFixture> = {
     start: async (dir) => {
       const service = await startSecretService({ dir, home: dir, runtimeDir: createRuntimeDir(dir) })
       return { env: service.env, stop: service.stop }
+    },
+  },
+  // a fake `op` first on PATH, signed in as `eval "$(op signin)"` would leave the shell
+  '1password': {
+    start: async (dir) => {
+      const op = installFakeOp(dir)
+      return { env: { PATH: `${op.binDir}:${process.env.PATH}`, ...op.env, ...op.signIn() } }
     },
   },
 }
