@@ -21,10 +21,13 @@ beforeAll(ensureBinary, 120_000)
 
 const PASS = 'pw-1password-acceptance'
 const REPLICA = ['--vault', '1password', '--mech', 'PERMANENT_VIA_REPLICA']
+/** keys whose items keyrack creates, and one that points at an item the user already has */
 const OP_KEYS = ['XAI_API_KEY', 'OPENAI_API_KEY', 'MISTRAL_API_KEY']
+const REF_KEY = 'ANTHROPIC_API_KEY'
+const REF = 'op://Shared/anthropic/credential'
 const SECURE_KEYS = ['SECURE_ONE']
 const secretOf = (key: string) => `${key.toLowerCase().replaceAll('_', '-')}-1p-secret-${key.length}7f3`
-const MANIFEST = `org: acme\nenv.test:\n${[...OP_KEYS, ...SECURE_KEYS].map((k) => `  - ${k}\n`).join('')}`
+const MANIFEST = `org: acme\nenv.test:\n${[...OP_KEYS, REF_KEY, ...SECURE_KEYS].map((k) => `  - ${k}\n`).join('')}`
 const pass = { fds: { 3: `${PASS}\n` } }
 
 /** a human at a terminal (python3 pty): waits for each `expect`, types `send`, then waits for the exit */
@@ -125,19 +128,28 @@ describe.skipIf(skipFor('tool', '1password on a terminal (python3 pty)', missing
     expect(listed.stdout).toMatch(/acme\.test\.XAI_API_KEY\s+1password\s+PERMANENT_VIA_REPLICA\s+encrypted,permanent/)
   })
 
-  test('unlock on a terminal: one passphrase and one op signin for all three 1Password keys; the session ends with the unlock', () => {
+  test('set --exid points at an item the user has: only the reference is kept, no item made', () => {
+    op.addItem({ vault: 'Shared', title: 'anthropic', fields: { credential: secretOf(REF_KEY) } })
+    const items = op.state().items.length
+    const r = run(['set', '--key', REF_KEY, '--env', 'test', '--vault', '1password', '--mech', 'PERMANENT_VIA_REFERENCE', '--exid', REF], { env: signedIn })
+    expect(r.code).toBe(0)
+    expect(r.stderr).toContain(`keyrack: set acme.test.${REF_KEY} in 1password via PERMANENT_VIA_REFERENCE (grade encrypted,permanent); round trip verified`)
+    expect(op.state().items).toHaveLength(items)
+  })
+
+  test('unlock on a terminal: one passphrase and one op signin for all four 1Password keys; the session ends with the unlock', () => {
     const signinsBefore = op.state().signins
     const readsBefore = op.count('read')
     const r = unlockOnTerminal()
     said.push(r.out)
     expect(r.missing).toBeNull()
     expect(r.code).toBe(0)
-    for (const key of [...OP_KEYS, ...SECURE_KEYS]) expect(r.out).toContain(`keyrack: unlocked acme.test.${key} (encrypted,permanent)`)
+    for (const key of [...OP_KEYS, REF_KEY, ...SECURE_KEYS]) expect(r.out).toContain(`keyrack: unlocked acme.test.${key} (encrypted,permanent)`)
     // the account password was typed into op (the prompt is op's), once, and never echoed
     expect(r.out.match(/Enter the password for/g)).toHaveLength(1)
     expect(r.out).not.toContain(op.password)
     expect(op.state().signins - signinsBefore).toBe(1)
-    expect(op.count('read') - readsBefore).toBe(OP_KEYS.length)
+    expect(op.count('read') - readsBefore).toBe(OP_KEYS.length + 1)
     // keyrack signed out the session it opened: nothing of it outlives the unlock
     expect(op.calls().at(-1)!.argv).toEqual(['signout'])
     expect(Object.keys(op.state().sessions)).toEqual([signedIn[op.sessionVar]!])
@@ -148,7 +160,7 @@ describe.skipIf(skipFor('tool', '1password on a terminal (python3 pty)', missing
     const json = run(['get', '--for', 'repo', '--env', 'test', '--output', 'json'], { passphrase: false })
     expect(json.code).toBe(0)
     const { keys } = JSON.parse(json.stdout) as { keys: { key: string; state: string; vault: string; secret: string; grade: unknown }[] }
-    for (const key of OP_KEYS) {
+    for (const key of [...OP_KEYS, REF_KEY]) {
       const granted = keys.find((k) => k.key === key)!
       expect(granted).toMatchObject({ state: 'granted', vault: '1password', secret: secretOf(key), grade: { protection: 'encrypted', duration: 'permanent' } })
     }
@@ -197,11 +209,16 @@ describe.skipIf(skipFor('tool', '1password on a terminal (python3 pty)', missing
     expect(r.stderr).toContain('keyrack: removed acme.test.MISTRAL_API_KEY (and its secret in 1password)')
     expect(op.state().items).toHaveLength(before - 1)
     expect(op.state().items.some((i) => i.title.endsWith('MISTRAL_API_KEY'))).toBe(false)
+    // the item the user pointed keyrack at is theirs: forgotten, not deleted
+    const forgot = run(['del', '--key', REF_KEY, '--env', 'test'], { env: signedIn })
+    expect(forgot.code).toBe(0)
+    expect(forgot.stderr).toContain(`keyrack: removed acme.test.${REF_KEY} from keyrack; the 1Password item at ${REF} is yours and was left as it is (keyrack only forgot the reference)`)
+    expect(op.read(REF)).toBe(secretOf(REF_KEY))
   })
 
   test('no secret reached an argv, stderr, or a file keyrack wrote', () => {
     expect(op.leaks()).toEqual([])
-    const secrets = [...OP_KEYS.map(secretOf), op.password, signedIn[op.sessionVar]!]
+    const secrets = [...OP_KEYS.map(secretOf), secretOf(REF_KEY), op.password, signedIn[op.sessionVar]!]
     for (const secret of secrets) {
       expect(said.some((text) => text.includes(secret)) ? secret : null).toBeNull()
       // the fake's own store is 1Password's; everything else in the sandbox is keyrack's or the user's

@@ -115,6 +115,55 @@ describe('set creates an item, get reads it, del removes it', () => {
   })
 })
 
+describe('set --exid: a reference to an item the user already has', () => {
+  let m: Machine
+  beforeAll(async () => void (m = await machine('reference')))
+  afterAll(() => m.cleanup())
+  const REFERENCE = 'PERMANENT_VIA_REFERENCE'
+
+  test('only the reference is recorded (checked to resolve first); no item is created', async () => {
+    const secret = secretOf('anthropic')
+    m.op.addItem({ vault: 'Shared', title: 'anthropic', fields: { credential: secret } })
+    const result = await set(m.ctx, { key: 'ANTHROPIC_API_KEY', env: 'test', org: 'acme', vault: '1password', mech: REFERENCE, exid: 'op://Shared/anthropic/credential' })
+    expect(result).toMatchObject({ vault: '1password', mech: REFERENCE, grade: { protection: 'encrypted', duration: 'permanent' } })
+    expect(await manifestEntry(m.ctx, 'acme.test.ANTHROPIC_API_KEY')).toMatchObject({ exid: 'op://Shared/anthropic/credential', mech: REFERENCE })
+    expect(m.op.state().items).toHaveLength(1)
+    expect(m.op.count('item create')).toBe(0)
+  })
+
+  test('del forgets the reference and leaves the item, saying so', async () => {
+    const result = await del(m.ctx, { key: 'ANTHROPIC_API_KEY', env: 'test', org: 'acme' })
+    expect(result.kept).toBe('the 1Password item at op://Shared/anthropic/credential is yours and was left as it is (keyrack only forgot the reference)')
+    expect(m.op.state().items).toHaveLength(1)
+    expect(m.op.count('item delete')).toBe(0)
+  })
+
+  test('a reference that leads nowhere is refused with op\'s reason; nothing is recorded', async () => {
+    const error = (await set(m.ctx, { key: 'NOPE_KEY', env: 'test', org: 'acme', vault: '1password', mech: REFERENCE, exid: 'op://Shared/nope/credential' }).catch((e: unknown) => e)) as KeyrackVaultError
+    expect(error).toBeInstanceOf(KeyrackVaultError)
+    expect(error.message).toBe('op://Shared/nope/credential does not lead to a secret: could not read secret \'op://Shared/nope/credential\': could not get item Shared/nope: "nope" isn\'t an item in the "Shared" vault. Specify the item with its UUID, name, or domain.')
+    expect(error.hint[0]).toBe("copy the reference from 1Password: open the item, then the field's menu ▸ Copy Secret Reference")
+    expect(await manifestEntry(m.ctx, 'acme.test.NOPE_KEY')).toBeUndefined()
+  })
+
+  test('the firewall reads what the reference leads to: a long-lived GitHub token is refused at set', async () => {
+    m.op.addItem({ vault: 'Shared', title: 'gh', fields: { token: `ghp_${'R'.repeat(36)}` } })
+    const error = (await set(m.ctx, { key: 'GITHUB_TOKEN', env: 'test', org: 'acme', vault: '1password', mech: REFERENCE, exid: 'op://Shared/gh/token' }).catch((e: unknown) => e)) as Error
+    expect(error.constructor.name).toBe('KeyrackKeyBlockedError')
+    expect(error.message).toBe('refusing to store a github classic personal access token (ghp_…), long-lived as GITHUB_TOKEN')
+    expect(await manifestEntry(m.ctx, 'acme.test.GITHUB_TOKEN')).toBeUndefined()
+    expect(m.op.state().items).toHaveLength(2)
+  })
+
+  test('the reference mech without --exid says both ways: point at an item, or let 1password keep the secret', async () => {
+    const error = (await set(m.ctx, { key: 'K', env: 'test', org: 'acme', vault: '1password', mech: REFERENCE }).catch((e: unknown) => e)) as KeyrackUsageError
+    expect(error.hint).toEqual([
+      'keyrack set --key K --env test --vault 1password --mech PERMANENT_VIA_REFERENCE --exid <reference>',
+      'or let 1password keep the secret itself: keyrack set --key K --env test --vault 1password --mech PERMANENT_VIA_REPLICA',
+    ])
+  })
+})
+
 describe('references', () => {
   test('only op://<vault>/<item>[/<section>]/<field>, and a refusal never repeats what was given', () => {
     expect(parseReference('op://Private/xai/credential')).toEqual({ vault: 'Private', item: 'xai', field: 'credential', text: 'op://Private/xai/credential' })
