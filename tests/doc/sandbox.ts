@@ -14,6 +14,7 @@ import { chmodSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openS
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { awsEndpointEnv } from '../fakes/aws-server.ts'
+import { FAKE_OP_PASSWORD, installFakeOp } from '../fakes/op.ts'
 import { BIN, daemonPidsUnder } from '../helpers/harness.ts'
 import { startSecretServiceDetached } from '../helpers/secret-service.ts'
 import type { Command, DocBlock } from './markdown.ts'
@@ -195,6 +196,8 @@ export class DocSandbox {
         // ssh-keygen proposes the passwd entry's home, not $HOME: answer with the sandbox's own path
         { prompt: 'Enter file in which to save the key[^\\n]*:', send: `${join(this.home, '.ssh', 'id_ed25519')}\r` },
         { prompt: 'Overwrite \\(y/n\\)\\?', send: 'n\r' },
+        // the fake op's sign-in (fixture fake-op): the account password, typed into op itself
+        { prompt: 'Enter the password for [^\\n]*:', send: `${FAKE_OP_PASSWORD}\r` },
       ],
     }
     const r = spawnSync('python3', [TERMINAL, JSON.stringify(spec)], { encoding: 'utf8', timeout: (timeoutSeconds + 15) * 1000, maxBuffer: 64 * 1024 * 1024 })
@@ -273,6 +276,9 @@ export const FIXTURE_SECRETS: Record<string, [env: string, secret: string]> = {
   AWS_ADMIN: ['sudo', 'doctest-fixture-aws-admin'],
 }
 
+/** the secret the fake-op fixture's own 1Password item holds */
+export const FAKE_OP_XAI = 'doctest-1password-xai'
+
 export const FIXTURES: Record<string, Fixture> = {
   'new-machine': { about: 'nothing but keyrack on PATH and the repo ~/code/my-repo (no keyrack home, no manifest)', apply: () => {} },
   manifest: {
@@ -326,6 +332,10 @@ export const FIXTURES: Record<string, Fixture> = {
     about: 'a Secret Service (gnome-keyring, its login keyring open) on the session bus at $XDG_RUNTIME_DIR/bus, as in a desktop session (live: started for each block)',
     snapshot: false,
     apply: (box) => box.startSecretService(),
+  },
+  'fake-op': {
+    about: `a fake 1Password CLI \`op\` (tests/fakes/op.ts) in ~/.local/bin, signed out (the simulated human types the account password at op's prompt); its item op://Private/xai/credential holds "${FAKE_OP_XAI}"`,
+    apply: (box) => void installFakeOp(join(box.home, '.local')).addItem({ vault: 'Private', title: 'xai', fields: { credential: FAKE_OP_XAI } }),
   },
   unlocked: {
     about: "human's keys for env test unlocked in the daemon (live: started for each block)",

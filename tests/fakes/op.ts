@@ -24,7 +24,7 @@
  * for tests, after `usesLeft` more authenticated calls (`expireAfter(n)`), or at once (`expireSessions()`).
  *
  * Every call is recorded (argv, and whether stdin carried data — never the data) in calls.jsonl
- * under $KEYRACK_FAKE_OP_DIR. A secret must never reach argv: if any argument contains a stored
+ * under $KEYRACK_FAKE_OP_DIR (default: the state dir installFakeOp made). A secret must never reach argv: if any argument contains a stored
  * concealed value, the account password or a live session token, the call fails (exit 97) and
  * leaks.jsonl says so; so does the account password found in the environment.
  *
@@ -104,6 +104,8 @@ export interface FakeOp {
 }
 
 const USER_UUID = 'A3BCDEFGHIJKLMNOPQRSTUVWXY'
+/** the account password `op signin` asks for, unless installFakeOp is given another */
+export const FAKE_OP_PASSWORD = 'correct horse battery staple 1P'
 const ITEM_ID_CHARS = 'abcdefghijklmnopqrstuvwxyz234567'
 
 export function installFakeOp(dir: string, options: { vaults?: string[]; password?: string } = {}): FakeOp {
@@ -112,10 +114,14 @@ export function installFakeOp(dir: string, options: { vaults?: string[]; passwor
   mkdirSync(binDir, { recursive: true })
   mkdirSync(stateDir, { recursive: true })
   const op = join(binDir, 'op')
-  // Bun's transpiler cache next to the fake's state, not in the user's (sandbox) HOME
-  writeFileSync(op, `#!/bin/sh\nBUN_RUNTIME_TRANSPILER_CACHE_PATH=${JSON.stringify(join(stateDir, '.bun-cache'))} exec ${JSON.stringify(process.execPath)} ${JSON.stringify(import.meta.path)} "$@"\n`)
+  // its state dir unless the environment names another; Bun's transpiler cache next to it, not in
+  // the user's (sandbox) HOME
+  writeFileSync(
+    op,
+    `#!/bin/sh\nKEYRACK_FAKE_OP_DIR="\${KEYRACK_FAKE_OP_DIR:-${stateDir}}" BUN_RUNTIME_TRANSPILER_CACHE_PATH=${JSON.stringify(join(stateDir, '.bun-cache'))} exec ${JSON.stringify(process.execPath)} ${JSON.stringify(import.meta.path)} "$@"\n`,
+  )
   chmodSync(op, 0o755)
-  const password = options.password ?? 'correct horse battery staple 1P'
+  const password = options.password ?? FAKE_OP_PASSWORD
   const state: FakeOpState = {
     account: { url: 'https://keyrack-test.1password.com', email: 'dev@keyrack.test', user_uuid: USER_UUID, account_uuid: 'GRXJAN4BY5DPROISKYL55IRCPY', shorthand: 'keyrack-test' },
     password,
