@@ -200,9 +200,11 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
         // now: a failure here is reported, never rolled back into a lost key)
         const replaced = previous && previousVault && (previousVault !== vault || (previous.exid !== null && previous.exid !== stored.exid))
         if (replaced)
-          await previousVault.del(session, { slug, exid: previous.exid }).catch((error: unknown) =>
-            warnings.push(`the old copy of ${key} in ${previousVault.id} could not be removed (${error instanceof KeyrackError ? error.message : describeForeignError(error)}); remove it by hand`),
-          )
+          await previousVault
+            .del(session, { slug, exid: previous.exid })
+            .catch((error: unknown) => warnings.push(`the old copy of ${key} in ${previousVault.id} could not be removed (${error instanceof KeyrackError ? error.message : describeForeignError(error)}); remove it by hand`))
+            // the old vault's sign-in, if removing opened one, ends here
+            .finally(() => (previousVault !== vault && isLockable(previousVault) ? previousVault.relock?.(session).catch(() => undefined) : undefined))
         return { slug, vault: vault.id, mech: mech.id, grade, createdAt: entry.createdAt, updatedAt: entry.updatedAt, warnings }
       } catch (error) {
         const storedExid = stored?.exid ?? null

@@ -13,6 +13,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rm
 import { join, relative } from 'node:path'
 import { Sandbox } from '../helpers/harness.ts'
 import { installFakeAws } from '../fakes/aws-process.ts'
+import { installFakeOp } from '../fakes/op.ts'
 
 const FIXTURE = process.env.KEYRACK_RHACHET_FIXTURE || join(import.meta.dir, '..', '..', '..', '..', 'shared', 'fixtures', 'rhachet-home')
 const fixture = existsSync(FIXTURE) ? FIXTURE : '/work/shared/fixtures/rhachet-home'
@@ -199,12 +200,13 @@ describe('keyrack import: all or nothing', () => {
       const noAws = { PATH: (process.env.PATH ?? '').split(':').filter((d) => d && !existsSync(join(d, 'aws'))).join(':') }
       const r = box.run(['import', '--from', 'rhachet'], { env: noAws })
       if (r.code !== 0) throw new Error(r.stderr)
-      expect(r.stdout).toMatch(/example\.test\.XAI_API_KEY\s+1password\s+PERMANENT_VIA_REFERENCE\s+skip\s+vault 1password is not in keyrack yet/)
+      // a 1Password reference likewise: only where op is installed (and signed in)
+      expect(r.stdout).toMatch(/example\.test\.XAI_API_KEY\s+1password\s+PERMANENT_VIA_REFERENCE\s+skip\s+vault 1password cannot be used here: op \(the 1Password CLI\) is not installed/)
       // an AWS SSO profile is a reference: it comes over only where it works (the AWS CLI, the profile)
       expect(r.stdout).toMatch(/example\.test\.AWS_PROFILE\s+aws\.config\s+EPHEMERAL_VIA_AWS_SSO\s+skip\s+vault aws\.config cannot be used here: the AWS CLI \(`aws`\) is not installed/)
       expect(r.stdout).toMatch(/example\.test\.SLACK_WEBHOOK\s+os\.direct\s+PERMANENT_VIA_REPLICA\s+imported/)
       expect(r.stderr).toContain('imported 1 key (round trip verified); 0 unchanged, 2 skipped')
-      expect(r.stderr).toContain('keyrack: hint: example.test.XAI_API_KEY: keep using rhachet for it, or store it in a keyrack vault: keyrack set --key XAI_API_KEY --env test --vault os.secure --mech <mech>')
+      expect(r.stderr).toContain('keyrack: hint: example.test.XAI_API_KEY: install it: https://developer.1password.com/docs/cli/get-started/')
       // with the AWS CLI installed and the profile in ~/.aws/config, a second import brings the pointer over
       const env = { PATH: `${installFakeAws(box.dir)}:${process.env.PATH}` }
       const missing = box.run(['import', '--from', 'rhachet'], { env })
@@ -216,6 +218,19 @@ describe('keyrack import: all or nothing', () => {
       expect(again.stdout).toMatch(/example\.test\.AWS_PROFILE\s+aws\.config\s+EPHEMERAL_VIA_AWS_SSO\s+imported/)
       const listed = box.run(['list', '--json'], { env })
       expect(JSON.parse(listed.stdout).keys.find((k: { slug: string }) => k.slug === 'example.test.AWS_PROFILE')).toMatchObject({ vault: 'aws.config', mech: 'EPHEMERAL_VIA_AWS_SSO' })
+      // with op installed and signed in, and the item in 1Password, the reference comes over too: read
+      // once through `op read` to prove it resolves, recorded as the same reference
+      const op = installFakeOp(join(box.dir, 'fake-op'))
+      op.addItem({ vault: 'Private', title: 'xai', fields: { credential: 'xai-from-1password-1' } })
+      const withOp = { ...env, PATH: `${op.binDir}:${env.PATH}`, ...op.env, ...op.signIn() }
+      const third = box.run(['import', '--from', 'rhachet'], { env: withOp })
+      expect(third.code).toBe(0)
+      expect(third.stdout).toMatch(/example\.test\.XAI_API_KEY\s+1password\s+PERMANENT_VIA_REFERENCE\s+imported/)
+      const all = JSON.parse(box.run(['list', '--json'], { env: withOp }).stdout).keys
+      expect(all.find((k: { slug: string }) => k.slug === 'example.test.XAI_API_KEY')).toMatchObject({ vault: '1password', mech: 'PERMANENT_VIA_REFERENCE' })
+      expect(op.count('read')).toBeGreaterThan(0)
+      expect(op.leaks()).toEqual([])
+      expect(third.stdout + third.stderr).not.toContain('xai-from-1password-1')
     } finally {
       box.cleanup()
     }

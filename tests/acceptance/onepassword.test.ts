@@ -9,10 +9,10 @@
  *   in any argv (the fake fails the call), in stderr, or in a file keyrack wrote.
  */
 import { afterAll, beforeAll, describe, expect, test, setDefaultTimeout } from 'bun:test'
-import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BIN, ensureBinary, Sandbox } from '../helpers/harness.ts'
+import { onTerminal } from '../helpers/pty.ts'
 import { missingTool, skipFor } from '../helpers/skips.ts'
 import { installFakeOp, type FakeOp } from '../fakes/op.ts'
 
@@ -30,55 +30,6 @@ const secretOf = (key: string) => `${key.toLowerCase().replaceAll('_', '-')}-1p-
 const MANIFEST = `org: acme\nenv.test:\n${[...OP_KEYS, REF_KEY, ...SECURE_KEYS].map((k) => `  - ${k}\n`).join('')}`
 const pass = { fds: { 3: `${PASS}\n` } }
 
-/** a human at a terminal (python3 pty): waits for each `expect`, types `send`, then waits for the exit */
-const DRIVER = String.raw`
-import json, os, pty, select, sys, time
-spec = json.loads(sys.argv[1])
-pid, fd = pty.fork()
-if pid == 0:
-    os.chdir(spec['cwd'])
-    os.execve(spec['argv'][0], spec['argv'], spec['env'])
-buf, pos, code, missing = b'', 0, None, None
-deadline = time.time() + spec['timeout']
-def pump(wait):
-    global buf
-    r, _, _ = select.select([fd], [], [], wait)
-    if not r: return True
-    try: chunk = os.read(fd, 65536)
-    except OSError: return False
-    buf += chunk
-    return bool(chunk)
-for step in spec['steps']:
-    want = step['expect'].encode()
-    alive = True
-    while want not in buf[pos:] and time.time() < deadline and alive: alive = pump(0.05)
-    if want not in buf[pos:]:
-        missing = step['expect']; break
-    pos = buf.index(want, pos) + len(want)
-    time.sleep(0.2)
-    os.write(fd, step['send'].encode())
-while time.time() < deadline:
-    if not pump(0.05): break
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done: code = os.waitstatus_to_exitcode(status); break
-if code is None:
-    try:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if not done: os.kill(pid, 9); done, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-    except ChildProcessError: pass
-while pump(0): pass
-print(json.dumps({'ok': missing is None, 'code': code, 'out': buf.decode('utf8', 'replace'), 'missing': missing}))
-`
-function onTerminal(sb: Sandbox, argv: string[], steps: { expect: string; send: string }[], env: Record<string, string> = {}) {
-  const spec = { cwd: sb.repo, argv, env: sb.env({ TERM: 'xterm', ...env }), steps, timeout: 30 }
-  const r = spawnSync('python3', ['-c', DRIVER, JSON.stringify(spec)], { encoding: 'utf8', timeout: 40_000 })
-  if (r.status !== 0) throw new Error(`pty driver failed: ${r.stderr}`)
-  const result = JSON.parse(r.stdout) as { ok: boolean; code: number; out: string; missing: string | null }
-  sb.transcript.push(result.out)
-  return result
-}
-
 describe.skipIf(skipFor('tool', '1password on a terminal (python3 pty)', missingTool('python3')))('1password, end to end', () => {
   const sb = new Sandbox('kr-1password')
   let op: FakeOp
@@ -93,10 +44,10 @@ describe.skipIf(skipFor('tool', '1password on a terminal (python3 pty)', missing
     return r
   }
   const unlockOnTerminal = () =>
-    onTerminal(sb, [BIN, 'unlock', '--for', 'repo', '--env', 'test'], [
+    onTerminal(sb, ['unlock', '--for', 'repo', '--env', 'test'], [
       { expect: 'passphrase', send: `${PASS}\r` },
       { expect: 'Enter the password for dev@keyrack.test', send: `${op.password}\r` },
-    ], opEnv())
+    ], { env: opEnv(), timeout: 60 })
 
   beforeAll(() => {
     op = installFakeOp(sb.dir)
@@ -190,9 +141,11 @@ describe.skipIf(skipFor('tool', '1password on a terminal (python3 pty)', missing
     expect(hint).toBe('eval "$(op signin)"')
     const passFile = join(sb.dir, 'passphrase')
     writeFileSync(passFile, `${PASS}\n`, { mode: 0o600 })
-    const shell = onTerminal(sb, ['/bin/bash', '-c', `${hint} && "${BIN}" unlock --for repo --env test --passphrase-fd 3 3<${passFile}`], [
-      { expect: 'Enter the password for dev@keyrack.test', send: `${op.password}\r` },
-    ], opEnv())
+    const shell = onTerminal(sb, [], [{ expect: 'Enter the password for dev@keyrack.test', send: `${op.password}\r` }], {
+      argv: ['/bin/bash', '-c', `${hint} && "${BIN}" unlock --for repo --env test --passphrase-fd 3 3<${passFile}`],
+      env: opEnv(),
+      timeout: 60,
+    })
     said.push(shell.out)
     expect(shell.missing).toBeNull()
     expect(shell.code).toBe(0)

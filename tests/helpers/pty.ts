@@ -68,10 +68,18 @@ export interface TerminalRun {
   missing: string | null
 }
 
-/** `options.env`: more of the sandbox's environment (a fake tool on PATH); `options.timeout`: seconds */
-export function onTerminal(sb: Sandbox, args: string[], steps: PtyStep[], options: { env?: Record<string, string | undefined>; timeout?: number } = {}): TerminalRun {
+export interface TerminalOptions {
+  /** variables added to the sandbox's environment (e.g. PATH with a fake tool first) */
+  env?: Record<string, string | undefined>
+  /** run this instead of `keyrack <args>`, e.g. a shell line a user pastes: ['/bin/bash', '-c', '…'] */
+  argv?: string[]
+  /** seconds the driver waits in all; default 15 */
+  timeout?: number
+}
+
+export function onTerminal(sb: Sandbox, args: string[], steps: PtyStep[], options: TerminalOptions = {}): TerminalRun {
   const timeout = options.timeout ?? 15
-  const spec = { cwd: sb.repo, argv: [BIN, ...args], env: sb.env({ TERM: 'xterm', ...options.env }), steps, timeout }
+  const spec = { cwd: sb.repo, argv: options.argv ?? [BIN, ...args], env: sb.env({ TERM: 'xterm', ...options.env }), steps, timeout }
   const r = spawnSync(PYTHON!, ['-c', DRIVER, JSON.stringify(spec)], { encoding: 'utf8', timeout: (timeout + 5) * 1000 })
   if (r.status !== 0) throw new Error(`pty driver failed: ${r.stderr}`)
   const result = JSON.parse(r.stdout) as TerminalRun
