@@ -18,7 +18,7 @@ import { openRhachetKeyrack, type RhachetHost } from '../import/rhachet.ts'
 import { writeHostManifest, type HostEntry } from '../manifests/host.ts'
 import { removeFileIfExists } from '../runtime/fs-atomic.ts'
 import { withLock } from '../runtime/lock.ts'
-import { canSource, type Vault } from '../vaults/vault.ts'
+import { canSource, isLockable, type Vault } from '../vaults/vault.ts'
 import { hints } from '../domain/hints.ts'
 import { SUGGESTED_VAULT } from '../domain/ids.ts'
 import { OwnerSession } from './session.ts'
@@ -97,10 +97,34 @@ export async function importKeys(ctx: Context, input: ImportInput): Promise<Impo
   // what keyrack holds already (an existing owner): re-importing the same secret changes nothing
   const session = exists ? new OwnerSession(ctx) : null
   const current = session ? (await session.manifest()).keys : {}
+  // one session for every vault read of the import, so a vault with a sign-in (1Password) signs in once
+  const owner = session ?? new OwnerSession(ctx)
+  try {
+    return await importPlanned(ctx, input, { rhachet, ownerFlag, createOwner, session, owner, current })
+  } finally {
+    // and what such a vault opened for the import ends with it
+    for (const id of new Set([...Object.values(rhachet.manifest.hosts)].map((h) => h.vault))) {
+      const vault = await ctx.vaults.load(id).catch(() => null)
+      if (vault && isLockable(vault)) await vault.relock?.(owner).catch(() => undefined)
+    }
+  }
+}
 
+async function importPlanned(
+  ctx: Context,
+  input: ImportInput,
+  { rhachet, ownerFlag, createOwner, session, owner, current }: {
+    rhachet: Awaited<ReturnType<typeof openRhachetKeyrack>>
+    ownerFlag: string
+    createOwner: ImportResult['createdOwner']
+    session: OwnerSession | null
+    owner: OwnerSession
+    current: Record<string, HostEntry>
+  },
+): Promise<ImportResult> {
   const planned: Planned[] = []
   for (const [slug, host] of Object.entries(rhachet.manifest.hosts).sort(([a], [b]) => a.localeCompare(b))) {
-    planned.push(await planKey(ctx, slug, host, rhachet.readSecret, current, session))
+    planned.push(await planKey(ctx, slug, host, rhachet.readSecret, current, session, owner))
   }
 
   const missing = planned.filter((k) => k.action === 'import' && k.secret === undefined && k.exid === undefined)
@@ -139,7 +163,6 @@ export async function importKeys(ctx: Context, input: ImportInput): Promise<Impo
       await init(ctx, { via: 'ssh', pubkey: createOwner.pubkey, identity: createOwner.identity })
       created.push(paths.ownerConfig(ctx), paths.hostManifest(ctx), paths.inventory(ctx))
     }
-    const owner = session ?? new OwnerSession(ctx)
     await owner.identity()
     await withLock(paths.lock(ctx), async () => {
       const manifest = await owner.manifest()
@@ -190,7 +213,7 @@ async function planReference(
   host: RhachetHost,
   vault: Vault,
   current: Record<string, HostEntry>,
-  session: OwnerSession | null,
+  owner: OwnerSession,
   setHint: string,
 ): Promise<Planned> {
   const skip = (reason: string, hint: string[] = []): Planned => ({ ...base, action: 'skip', reason, hint })
@@ -198,7 +221,7 @@ async function planReference(
   const availability = await vault.isAvailable(ctx)
   if (!availability.available) return skip(`vault ${vault.id} cannot be used here: ${availability.reason}`, availability.hint)
   try {
-    if ((await vault.get(session ?? new OwnerSession(ctx), { slug: base.slug, exid: host.exid })) === null) return skip(`${vault.id} has nothing at ${host.exid}`, [setHint])
+    if ((await vault.get(owner, { slug: base.slug, exid: host.exid })) === null) return skip(`${vault.id} has nothing at ${host.exid}`, [setHint])
   } catch (error) {
     if (!(error instanceof KeyrackError)) throw error
     return skip(error.message, error.hint)
@@ -216,6 +239,7 @@ async function planKey(
   readSecret: (host: RhachetHost) => Promise<{ secret: string; expiresAt?: string } | null>,
   current: Record<string, HostEntry>,
   session: OwnerSession | null,
+  owner: OwnerSession,
 ): Promise<Planned> {
   const base = { slug, vault: host.vault, mech: host.mech, createdAt: host.createdAt, updatedAt: host.updatedAt, hint: [] as string[] }
   const skip = (reason: string, hint: string[] = []): Planned => ({ ...base, action: 'skip', reason, hint })
@@ -241,7 +265,7 @@ async function planKey(
     return skip(`mech ${host.mech} is not in keyrack yet (it has ${mechIds.join(', ')})`, ['keep using rhachet for it until keyrack has that mech'])
   const mech = await ctx.mechs.load(host.mech)
   if (!canSource(vaultAdapter, mech) || (mech.source !== 'secret' && mech.source !== 'exid')) return skip(`mech ${mech.id} cannot take its source from vault ${vaultAdapter.id} in keyrack`, [setHint])
-  if (mech.source === 'exid') return planReference(ctx, { ...base, vault: vaultAdapter.id }, host, vaultAdapter, current, session, setHint)
+  if (mech.source === 'exid') return planReference(ctx, { ...base, vault: vaultAdapter.id }, host, vaultAdapter, current, owner, setHint)
 
   const stored = await readSecret(host)
   if (stored === null) return { ...base, action: 'import', vaultAdapter } // no secret: reported as an error by the caller

@@ -4,7 +4,7 @@
  */
 import type { Context } from '../context.ts'
 import { createFileDecrypter, type AgeIdentity, type FileDecrypter } from '../identity/age-file.ts'
-import { loadOwnerIdentity, readOwnerConfig, type OwnerConfig } from '../identity/owner-identity.ts'
+import { isInitialized, loadOwnerIdentity, readOwnerConfig, type OwnerConfig } from '../identity/owner-identity.ts'
 import { readHostManifest, type HostManifest } from '../manifests/host.ts'
 import type { VaultSession } from '../vaults/vault.ts'
 
@@ -52,6 +52,8 @@ export class OwnerSession implements VaultSession {
   }
 
   async scope(vaultId: string): Promise<readonly string[] | null> {
+    // an owner not created yet (an import about to create it) has set no scope
+    if (!isInitialized(this.ctx)) return null
     const scopes = (await this.manifest()).policy?.scope
     return scopes && Object.hasOwn(scopes, vaultId) ? scopes[vaultId]! : null
   }

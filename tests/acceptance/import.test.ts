@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto'
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { Sandbox } from '../helpers/harness.ts'
+import { onTerminal } from '../helpers/pty.ts'
 import { installFakeAws } from '../fakes/aws-process.ts'
 import { installFakeOp } from '../fakes/op.ts'
 
@@ -231,10 +232,26 @@ describe('keyrack import: all or nothing', () => {
       expect(op.count('read')).toBeGreaterThan(0)
       expect(op.leaks()).toEqual([])
       expect(third.stdout + third.stderr).not.toContain('xai-from-1password-1')
+      // signed out: without a terminal the reference is skipped with the sign-in to run first…
+      const signedOut = { ...env, PATH: `${op.binDir}:${env.PATH}`, ...op.env }
+      box.run(['del', '--key', 'XAI_API_KEY', '--env', 'test', '--org', 'example'], { env: withOp })
+      const noTerminal = box.run(['import', '--from', 'rhachet'], { env: signedOut })
+      expect(noTerminal.stdout).toMatch(/example\.test\.XAI_API_KEY\s+1password\s+PERMANENT_VIA_REFERENCE\s+skip\s+1Password is not signed in/)
+      expect(noTerminal.stderr).toContain('eval "$(op signin)"')
+      // …and on a terminal op signs in once for the whole import, and is signed out when it ends
+      const before = { signin: op.count('signin'), signout: op.count('signout') }
+      const onTty = onTerminal(box, ['import', '--from', 'rhachet'], [{ expect: 'Enter the password for dev@keyrack.test', send: `${op.password}\r` }], { env: signedOut, timeout: 60 })
+      if (onTty.missing) throw new Error(onTty.out)
+      expect(onTty.missing).toBeNull()
+      expect(onTty.code).toBe(0)
+      expect(onTty.out).toMatch(/example\.test\.XAI_API_KEY\s+1password\s+PERMANENT_VIA_REFERENCE\s+imported/)
+      expect(op.count('signin') - before.signin).toBe(1)
+      expect(op.count('signout') - before.signout).toBe(1)
+      expect(op.leaks()).toEqual([])
     } finally {
       box.cleanup()
     }
-  }, 60_000)
+  }, 180_000)
 })
 
 describe('a rhachet keyrack on a passphrase-protected ssh key', () => {

@@ -219,6 +219,12 @@ describe('scope: the 1Password vaults keyrack may read', () => {
     expect(m.op.count('read')).toBe(reads)
   })
 
+  test('an owner not created yet (an import about to create it) has no scope: its references read as they are', async () => {
+    const ctx = createContext({ home: join(m.dir, 'nobody-yet'), cwd: join(m.dir, 'repo'), environment: { ...m.ctx.env }, spawn: m.spawn })
+    expect(await new OwnerSession(ctx).scope('1password')).toBeNull()
+    expect(await onePassword.get(new OwnerSession(ctx), { slug: 'acme.test.PERSONAL', exid: 'op://Private/personal/credential' })).toStartWith('1p-personal-')
+  })
+
   test('lifting the scope (an empty list) lets keyrack read every vault again', async () => {
     const result = await setPolicy(m.ctx, { scope: { '1password': [] } })
     expect(result.stored.scope).toBeUndefined()

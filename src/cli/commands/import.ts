@@ -2,6 +2,7 @@ import { defineCommand } from 'citty'
 import { KeyrackUsageError } from '../../domain/errors.ts'
 import { importKeys } from '../../sdk/import.ts'
 import { passphraseSource } from '../io.ts'
+import { ttyPrompt } from '../prompt.ts'
 import { table } from '../render.ts'
 import { action, hint, say, warn, writeStdout } from '../report.ts'
 import { cliContext, ownerArgs, passphraseArgs } from './_args.ts'
@@ -28,7 +29,8 @@ export default defineCommand({
       throw new KeyrackUsageError(args.from ? `cannot import from '${String(args.from).slice(0, 20)}': only rhachet's keyrack is supported` : '`import` needs `--from rhachet`', [
         'keyrack import --from rhachet --dry-run',
       ])
-    const ctx = cliContext(args, passphraseSource(args))
+    // a terminal lets a vault with a sign-in of its own (1Password) sign in to read a reference
+    const ctx = { ...cliContext(args, passphraseSource(args)), prompt: ttyPrompt() }
     const result = await importKeys(ctx, { from: 'rhachet', dryRun: args['dry-run'] === true, identity: args.identity })
     if (args.json) return writeStdout(`${JSON.stringify(result, null, 2)}\n`)
     const owner = result.owner === 'human' ? '' : ` --owner ${result.owner}`
