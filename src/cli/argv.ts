@@ -70,25 +70,43 @@ function flagTable(args: ArgsDef): { spellings: Map<string, Flag>; names: string
   return { spellings, names, positionals }
 }
 
+/** what argv says, read by the same table it is checked against: flag name → value, positionals in `_` */
+export type ParsedArgv = { [flag: string]: string | boolean | string[] | undefined; _: string[] }
+
 /**
  * Throws KeyrackUsageError for the first thing in argv the command does not define. `command`
  * is how the user calls it (`keyrack get`), for the messages.
  */
 export function checkArgv(argv: readonly string[], args: ArgsDef, command: string, rules: ArgvRules = {}): void {
+  parseArgv(argv, args, command, rules)
+}
+
+/**
+ * checkArgv, and what the checked argv says — as citty would parse it (its flag names; `true`,
+ * or `false` for `--no-x` / `--x=false`; `_` holds the positionals and, for a `dashdash` command,
+ * everything after `--`). main.ts runs the commands on the lean path with this instead of citty:
+ * tests/unit/argv-parse.test.ts checks that both read every accepted argv alike.
+ */
+export function parseArgv(argv: readonly string[], args: ArgsDef, command: string, rules: ArgvRules = {}): ParsedArgv {
   const { spellings, names, positionals: declared } = flagTable(args)
   const help = `\`${command} --help\` lists what it takes`
   const seen = new Set<string>()
+  const values: ParsedArgv = { _: [] }
   let positionals = 0
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i]!
     if (token === '--') {
-      if (rules.dashdash) return
+      if (rules.dashdash) {
+        values._.push(...argv.slice(i + 1))
+        return values
+      }
       throw new KeyrackUsageError(`\`${command}\` runs no command: nothing goes after \`--\``, [help])
     }
     if (token === '--help' || token === '-h') continue
     if (!token.startsWith('-') || token === '-') {
       positionals++
       if (positionals > declared && !rules.variadic) throw unexpectedArgument(token, command, names, rules, help)
+      values._.push(token)
       continue
     }
     const long = token.startsWith('--')
@@ -112,17 +130,21 @@ export function checkArgv(argv: readonly string[], args: ArgsDef, command: strin
     if (flag.type === 'boolean') {
       if (inline !== undefined && (negated || (inline !== 'true' && inline !== 'false')))
         throw new KeyrackUsageError(`\`${spelling}\` is a switch and takes no value`, [`use \`${spelling}\` alone${negated ? '' : ` (or \`--no-${flag.name}\`)`}`])
+      values[flag.name] = !negated && inline !== 'false'
       continue
     }
     if (inline !== undefined) {
       if (inline === '') throw missingValue(flag, command)
+      values[flag.name] = inline
       continue
     }
     const next = argv[i + 1]
     // a value that looks like a flag means the value was forgotten (`--key --env test`)
     if (next === undefined || next === '--' || (next.startsWith('-') && next !== '-' && !/^-\d/.test(next))) throw missingValue(flag, command)
+    values[flag.name] = next
     i++
   }
+  return values
 }
 
 function missingValue(flag: Flag, command: string): KeyrackUsageError {

@@ -3,11 +3,19 @@
  * unknown commands ourselves so that flags after `--` (the command `exec` runs) are never
  * mistaken for ours, and so that the help is our own renderer's (help.ts). Each command checks
  * its own flags and arguments (argv.ts, through `action()`), here and when mounted in a host CLI.
+ *
+ * The lean path: the commands that run on every shell prompt and every test run (`get`, `exec`)
+ * skip citty. Loading citty (and node:util, whose parseArgs it wraps) and its per-flag case
+ * conversions cost more CPU than the rest of a daemon-served `get`, so their argv is read by
+ * argv.ts's `parseArgv` — the same table and rules that check every command's argv. An argv it
+ * refuses takes the citty path, so every usage error is the same one, from the same place.
+ * Nothing here imports citty statically (tests/unit/get-path.test.ts).
  */
-import { runCommand, type CommandDef } from 'citty'
-import { commands } from './commands/index.ts'
-import { keyrackCommand, version, versionLine } from './mount.ts'
+import type { CommandDef } from 'citty'
+import { commands, LEAN_COMMANDS } from './commands/index.ts'
+import { VERSION as version, versionLine } from '../domain/version.ts'
 import { reportError } from './report.ts'
+import { writeFd } from '../runtime/terminal.ts'
 
 /** flags that keyrack itself takes before a command */
 const GLOBAL_FLAGS: [string, string][] = [
@@ -30,7 +38,7 @@ function hoistGlobalFlags(argv: string[]): string[] {
 async function help(path: string[]): Promise<string> {
   const { renderHelp } = await import('./help.ts')
   const load = path[0] ? commands[path[0]] : undefined
-  if (!load) return renderHelp(keyrackCommand as CommandDef, 'keyrack', undefined, { version, globalFlags: GLOBAL_FLAGS })
+  if (!load) return renderHelp((await import('./mount.ts')).keyrackCommand as CommandDef, 'keyrack', undefined, { version, globalFlags: GLOBAL_FLAGS })
   const cmd = await load()
   const subs = (typeof cmd.subCommands === 'function' ? await cmd.subCommands() : await cmd.subCommands) as Record<string, CommandDef> | undefined
   const sub = path[1] && subs ? subs[path[1]] : undefined
@@ -47,13 +55,14 @@ async function main(rawArgv: string[]): Promise<void> {
     return runDaemonCommand(argv.slice(1))
   }
   if (own.length === 1 && (first === '--version' || first === '-v')) {
-    process.stdout.write(`${versionLine()}\n`)
+    // writeFd, not process.stdout: building Node's stdout stream alone costs ~9 ms of CPU
+    await writeFd(1, `${versionLine()}\n`)
     return
   }
   const words = own.filter((a) => !a.startsWith('-'))
   if (first === undefined || first === 'help' || first === '--help' || first === '-h' || (commands[first] && (own.includes('--help') || own.includes('-h')))) {
     const usage = await help(first === 'help' || first === '--help' || first === '-h' ? words.filter((w) => w !== 'help') : words)
-    process.stdout.write(usage)
+    await writeFd(1, usage)
     // `keyrack` alone is a usage error that shows the help
     if (first === undefined) process.exitCode = 2
     return
@@ -78,7 +87,28 @@ async function main(rawArgv: string[]): Promise<void> {
     )
     return
   }
+  if (LEAN_COMMANDS.includes(first) && (await runLean(first, argv.slice(1)))) return
+  const [{ runCommand }, { keyrackCommand }] = await Promise.all([import('citty'), import('./mount.ts')])
   await runCommand(keyrackCommand, { rawArgs: argv })
+}
+
+/**
+ * Runs a lean command with argv.ts's reading of its argv, as citty would run it (no setup,
+ * cleanup or plugins: keyrack's commands have none). False when argv is refused: citty's path
+ * then reports it, through the command's own `action()`.
+ */
+async function runLean(name: string, rawArgs: string[]): Promise<boolean> {
+  const cmd = (await commands[name]!()) as CommandDef<any>
+  const { argvRulesOf, parseArgv } = await import('./argv.ts')
+  const defs = (typeof cmd.args === 'function' ? await cmd.args() : await cmd.args) ?? {}
+  let args
+  try {
+    args = parseArgv(rawArgs, defs, `keyrack ${name}`, argvRulesOf(cmd))
+  } catch {
+    return false
+  }
+  await cmd.run!({ rawArgs, args, cmd, data: undefined } as never)
+  return true
 }
 
 // A throw outside the command's promise chain (a socket or timer callback) would otherwise make

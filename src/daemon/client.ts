@@ -21,15 +21,8 @@ import { KeyrackError } from '../domain/errors.ts'
 import { LIMITS } from '../domain/limits.ts'
 import { errnoCode, verifySocketDir } from './paths.ts'
 import type { PeerCred } from './peercred.ts'
-import {
-  encodeFrame,
-  LineDecoder,
-  PROTOCOL_VERSION,
-  type GrantInput,
-  type Op,
-  type Response,
-  type ResultOf,
-} from './protocol.ts'
+import { encodeFrame, LineDecoder, PROTOCOL_VERSION } from './frames.ts'
+import type { GrantInput, Op, Response, ResultOf } from './protocol.ts'
 
 export interface ConnectOptions {
   socketPath: string

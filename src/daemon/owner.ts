@@ -10,7 +10,6 @@ import type { Context } from '../context.ts'
 import { KeyrackError, KeyrackKeyAbsentError } from '../domain/errors.ts'
 import type { Grant } from '../domain/grant.ts'
 import { LIMITS } from '../domain/limits.ts'
-import { selfCommand } from '../runtime/self.ts'
 import { resolveSocketPath, verifySocketDir } from './paths.ts'
 import type { GrantInput } from './protocol.ts'
 
@@ -84,6 +83,8 @@ function exists(path: string): boolean {
 export async function putGrants(ctx: Context, grants: GrantInput[]): Promise<{ socketPath: string; pid: number; started: boolean }> {
   const socketPath = daemonSocketPath(ctx)
   const { ensureDaemon } = await import('./launch.ts')
+  // runtime/self.ts (node:url) loads only to start a daemon, never on a get
+  const { selfCommand } = await import('../runtime/self.ts')
   const { connectDaemon } = await import('./client.ts')
   const { started, pid } = await ensureDaemon({ owner: ctx.owner, socketPath, command: selfCommand(['__daemon', '--owner', ctx.owner], ctx.env), env: { ...ctx.env, KEYRACK_SOCK: socketPath } })
   const connection = await connectDaemon({ socketPath })

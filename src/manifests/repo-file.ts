@@ -11,7 +11,7 @@
  * never echo a line's content (a pasted secret could be in it).
  */
 import { createRequire } from 'node:module'
-import * as v from 'valibot'
+import type * as Valibot from 'valibot'
 import type { LineCounter, Node, Pair } from 'yaml'
 import type * as YamlModule from 'yaml'
 import { KeyrackManifestInvalidError } from '../domain/errors.ts'
@@ -74,20 +74,38 @@ export const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1
 /** the one mech that reads `role-arn` */
 const OIDC_MECH = 'EPHEMERAL_VIA_GITHUB_OIDC'
 
-const entryFields = {
-  key: v.pipe(v.string(), v.regex(KEY_PATTERN)),
-  mech: v.optional(v.picklist(MECH_IDS)),
-  grade: v.optional(v.string()),
-  'is-optional-if-has': v.optional(v.pipe(v.string(), v.regex(KEY_PATTERN))),
-  allow: v.optional(v.literal('long-lived')),
-  reason: v.optional(v.pipe(v.string(), v.minLength(1))),
-  'with-credentials': v.optional(v.boolean()),
-  'role-arn': v.optional(v.pipe(v.string(), v.regex(ROLE_ARN_PATTERN))),
+function entrySchemas(v: typeof Valibot) {
+  const entryFields = {
+    key: v.pipe(v.string(), v.regex(KEY_PATTERN)),
+    mech: v.optional(v.picklist(MECH_IDS)),
+    grade: v.optional(v.string()),
+    'is-optional-if-has': v.optional(v.pipe(v.string(), v.regex(KEY_PATTERN))),
+    allow: v.optional(v.literal('long-lived')),
+    reason: v.optional(v.pipe(v.string(), v.minLength(1))),
+    'with-credentials': v.optional(v.boolean()),
+    'role-arn': v.optional(v.pipe(v.string(), v.regex(ROLE_ARN_PATTERN))),
+  }
+  return {
+    /** unknown fields are ignored (rhachet ignores them), with a warning from the full path */
+    EntryObjectSchema: v.object(entryFields),
+    /** the fast path takes only entries without unknown fields: the warning needs a line number */
+    StrictEntryObjectSchema: v.strictObject(entryFields),
+  }
 }
-/** unknown fields are ignored (rhachet ignores them), with a warning from the full path */
-const EntryObjectSchema = v.object(entryFields)
-/** the fast path takes only entries without unknown fields: the warning needs a line number */
-const StrictEntryObjectSchema = v.strictObject(entryFields)
+type EntrySchemas = ReturnType<typeof entrySchemas>
+
+/**
+ * valibot and the entry schemas, built on the first object entry (`- key: …`): a manifest of plain
+ * key names — the usual one — is read without them, and `get` starts ~1 ms faster. Loaded like
+ * the yaml package below.
+ */
+let schemas: (EntrySchemas & { v: typeof Valibot }) | undefined
+function entryValidation(): EntrySchemas & { v: typeof Valibot } {
+  if (schemas) return schemas
+  const v = (typeof require === 'function' ? require('valibot') : createRequire(import.meta.url)('valibot')) as typeof Valibot
+  schemas = { v, ...entrySchemas(v) }
+  return schemas
+}
 
 function parseGrade(text: string): RepoKeySpec['grade'] | null {
   const grade: NonNullable<RepoKeySpec['grade']> = {}
@@ -105,7 +123,7 @@ const GRADE_HELP = `a grade is one or two of ${PROTECTIONS.join(' | ')} and ${DU
 const isSudo = (env: string): boolean => env.toLowerCase() === ENV_SUDO
 
 /** a schema-valid object entry as a spec, or what is still wrong with it (both parse paths use this) */
-function specOf(entry: v.InferOutput<typeof EntryObjectSchema>): RepoKeySpec | 'bad-grade' | 'allow-without-reason' | 'oidc-without-role' | 'role-without-oidc' {
+function specOf(entry: Valibot.InferOutput<EntrySchemas['EntryObjectSchema']>): RepoKeySpec | 'bad-grade' | 'allow-without-reason' | 'oidc-without-role' | 'role-without-oidc' {
   const spec: RepoKeySpec = { key: entry.key }
   if (entry.mech) spec.mech = entry.mech
   if (entry['is-optional-if-has']) spec.isOptionalIfHas = entry['is-optional-if-has']
@@ -203,6 +221,7 @@ function parseEntry(item: unknown, problems: Problems, env: string): RepoKeySpec
   for (const pair of node.items)
     if (!(ENTRY_FIELDS as readonly unknown[]).includes((pair.key as { value?: unknown }).value))
       problems.warn(pair.key as Node, `env.${env}: unknown field in a key entry, ignored (fields are ${ENTRY_FIELDS.join(', ')})`)
+  const { v, EntryObjectSchema } = entryValidation()
   const result = v.safeParse(EntryObjectSchema, node.toJSON() as unknown)
   if (!result.success) {
     const issue = result.issues[0]!
@@ -452,6 +471,7 @@ function fastEntry(item: unknown): RepoKeySpec | null {
     const grade = typeof gradeText === 'string' ? parseGrade(gradeText) : null
     return grade ? { key: fields[0]!, grade } : null
   }
+  const { v, StrictEntryObjectSchema } = entryValidation()
   const result = v.safeParse(StrictEntryObjectSchema, item)
   if (!result.success) return null
   const spec = specOf(result.output)

@@ -1,4 +1,4 @@
-import { defineCommand } from 'citty'
+import { defineCommand } from '../command.ts'
 import { exec } from '../../sdk/exec.ts'
 import { writeMasks } from '../emit.ts'
 import { action, say, warn } from '../report.ts'

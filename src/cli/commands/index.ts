@@ -26,3 +26,11 @@ export const commands: Record<string, Loader> = Object.assign(Object.create(null
   guard: () => load(import('./guard.ts')),
   completion: () => load(import('./completion.ts')),
 })
+
+/**
+ * The commands main.ts runs without citty: argv.ts's parseArgv reads their argv by the table it
+ * checks it with (tests/unit/argv-parse.test.ts: as citty would). Only commands without named
+ * positional arguments (citty would name them; parseArgv leaves them in `_`).
+ */
+export const LEAN_COMMANDS: readonly string[] = ['get', 'exec']
+
