@@ -4,10 +4,10 @@
  * mistaken for ours, and so that the help is our own renderer's (help.ts). Each command checks
  * its own flags and arguments (argv.ts, through `action()`), here and when mounted in a host CLI.
  *
- * The lean path: the commands that run on every shell prompt and every test run (`get`, `exec`)
- * skip citty. Loading citty (and node:util, whose parseArgs it wraps) and its per-flag case
- * conversions cost more CPU than the rest of a daemon-served `get`, so their argv is read by
- * argv.ts's `parseArgv` — the same table and rules that check every command's argv. An argv it
+ * The lean path: the commands that run on every shell prompt and every test run (LEAN_COMMANDS:
+ * `get`, `exec`, `source`, `unlock`) skip citty. Loading citty (and node:util, whose parseArgs it
+ * wraps) and its per-flag case conversions cost more CPU than the rest of a daemon-served `get`,
+ * so their argv is read by argv.ts's `parseArgv` — the same table and rules that check every command's argv. An argv it
  * refuses takes the citty path, so every usage error is the same one, from the same place.
  * Nothing here imports citty statically (tests/unit/get-path.test.ts).
  */

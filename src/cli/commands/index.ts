@@ -32,5 +32,5 @@ export const commands: Record<string, Loader> = Object.assign(Object.create(null
  * checks it with (tests/unit/argv-parse.test.ts: as citty would). Only commands without named
  * positional arguments (citty would name them; parseArgv leaves them in `_`).
  */
-export const LEAN_COMMANDS: readonly string[] = ['get', 'exec']
+export const LEAN_COMMANDS: readonly string[] = ['get', 'exec', 'source', 'unlock']
 

@@ -1,4 +1,4 @@
-import { defineCommand } from 'citty'
+import { defineCommand } from '../command.ts'
 import { KeyrackUsageError } from '../../domain/errors.ts'
 import { get } from '../../sdk/get.ts'
 import { emitGetResult } from '../emit.ts'

@@ -1,4 +1,4 @@
-import { defineCommand } from 'citty'
+import { defineCommand } from '../command.ts'
 import { unlock } from '../../sdk/unlock.ts'
 import { passphraseSource } from '../io.ts'
 import { shellQuote } from '../render.ts'
