@@ -23,6 +23,7 @@ command -v secret-tool >/dev/null 2>&1 || need+=(libsecret-tools)
 command -v gnome-keyring-daemon >/dev/null 2>&1 || need+=(gnome-keyring)
 command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus)
 command -v dbus-send >/dev/null 2>&1 || need+=(dbus)
+command -v jq >/dev/null 2>&1 || need+=(jq)          # the README's GitHub App line builds its JSON with jq
 [ ${#need[@]} -eq 0 ] && exit 0
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then

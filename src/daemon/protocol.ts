@@ -38,6 +38,17 @@ const Slugs = v.pipe(v.array(Slug), v.maxLength(10_000))
 const EnvName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/))
 // the same rule `set` and `unlock` apply (size in UTF-8 bytes, no NUL), so nothing they let through is refused here
 const Secret = v.pipe(v.string(), v.check((secret) => secretProblem(secret) === null))
+/**
+ * A renewable key's (mechs/mech.ts RenewableMech): what the daemon needs to mint it again before it
+ * expires, for as long as the unlock lasts. `secret` is as sensitive as the key's stored source.
+ */
+const RenewalSchema = v.object({
+  secret: v.pipe(Secret, v.minLength(1)),
+  /** absolute epoch ms: the end of the unlock; the key is renewed until then and never served after */
+  until: EpochMs,
+  /** renew this long before the key expires (or halfway through its life, when that is sooner) */
+  beforeMs: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
+})
 
 const GrantInputSchema = v.object({
   slug: Slug,
@@ -58,6 +69,8 @@ const GrantInputSchema = v.object({
       expiresAt: v.optional(EpochMs),
     }),
   ),
+  /** a key the daemon renews (its expiresAt is the current key's expiry, before the unlock ends) */
+  renewal: v.optional(RenewalSchema),
 })
 export type GrantInput = v.InferOutput<typeof GrantInputSchema>
 
@@ -88,7 +101,7 @@ export interface PutResult {
 }
 export type SlugState =
   /** a grant whose companions ran out is served without them (`companionsExpiredAt` says when) */
-  | { slug: string; state: 'granted'; grant: Grant; expiresAt: number; idleExpiresAt?: number; companionsExpiredAt?: number }
+  | { slug: string; state: 'granted'; grant: Grant; expiresAt: number; idleExpiresAt?: number; companionsExpiredAt?: number; renewsUntil?: number }
   | { slug: string; state: 'missing' }
   | { slug: string; state: 'expired'; expiredAt: number }
 export interface GetResult {
@@ -101,10 +114,15 @@ export interface GrantSummary {
   grade: Grade
   mech: string
   vault: string
+  /** when the key held now expires */
   expiresAt: number
   idleExpiresAt?: number
   /** the names of its companions (never their secrets) and when they end */
   companions?: { keys: string[]; expiresAt?: number }
+  /** a renewed key: the daemon mints it again before it expires, until this moment (the unlock's end) */
+  renewsUntil?: number
+  /** a renewed key: how many times it was renewed */
+  renewals?: number
 }
 export interface ListResult {
   grants: GrantSummary[]

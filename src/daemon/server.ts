@@ -38,6 +38,7 @@ import { GrantStore } from './grant-store.ts'
 import { errnoCode } from './paths.ts'
 import { DAEMON_BUDGET } from '../domain/limits.ts'
 import { peerUidOf, type PeerCred } from './peercred.ts'
+import { remintWithMechs, Renewer, type Remint } from './renew.ts'
 import {
   encodeFrame,
   errorResponse,
@@ -96,6 +97,8 @@ export interface DaemonServerOptions {
   peerCred?: (fd: number) => PeerCred
   /** environment used to find XDG_RUNTIME_DIR when runtimeDir is not given; default process.env */
   env?: Readonly<Record<string, string | undefined>>
+  /** mints a renewable key again (renew.ts); default: its mech from the built-in registry, loaded on first use */
+  remint?: Remint
 }
 
 export type DaemonBudget = { [K in keyof typeof DAEMON_BUDGET]: number }
@@ -122,6 +125,9 @@ interface Connection {
   outboxBytes: number
   /** run once everything queued has been handed to the kernel */
   afterFlush: (() => void)[]
+  /** a `get` waits for a renewal: later frames wait their turn, so replies stay in order */
+  waiting: boolean
+  queued: string[]
 }
 
 const encoder = new TextEncoder()
@@ -143,6 +149,7 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
   await clearStaleSocket(socketPath, owner)
 
   const store = new GrantStore({ now })
+  const renewer = new Renewer(store, options.remint ?? remintWithMechs(owner))
   const startedAt = now()
   const connections = new Map<Socket<undefined>, Connection>()
   let closing: CloseReason | undefined
@@ -157,6 +164,7 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
     if (!conn) return
     clearTimeout(conn.idleTimer)
     conn.decoder.clear()
+    conn.queued = []
     connections.delete(socket)
   }
   const send = (socket: Socket<undefined>, conn: Connection, response: Response): void => {
@@ -230,19 +238,39 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
 
   const onLine = (socket: Socket<undefined>, conn: Connection, line: string): void => {
     if (line.trim() === '') return
+    if (conn.waiting) return void conn.queued.push(line)
     const parsed = parseRequest(line)
     if (!parsed.ok) {
       send(socket, conn, errorResponse(parsed.id, parsed.code, parsed.message))
       return
     }
+    // a get of a renewed key that ran out (the laptop slept, a renewal failed) waits for its
+    // renewal; everything else, and every key still live, is answered at once from memory
+    if (parsed.request.op === 'get') {
+      const wait = renewer.beforeGet(parsed.request.slugs, (slug) => store.ranOut(slug))
+      if (wait) {
+        conn.waiting = true
+        void wait.then(() => {
+          conn.waiting = false
+          if (closing || !connections.has(socket)) return
+          answer(socket, conn, parsed.request)
+          while (!conn.waiting && conn.queued.length > 0) onLine(socket, conn, conn.queued.shift()!)
+        })
+        return
+      }
+    }
+    answer(socket, conn, parsed.request)
+  }
+
+  const answer = (socket: Socket<undefined>, conn: Connection, request: Request): void => {
     let outcome
     try {
-      outcome = handle(parsed.request)
+      outcome = handle(request)
     } catch {
-      send(socket, conn, errorResponse(parsed.request.id, 'internal', 'internal error'))
+      send(socket, conn, errorResponse(request.id, 'internal', 'internal error'))
       return
     }
-    send(socket, conn, okResponse(parsed.request.id, outcome.result))
+    send(socket, conn, okResponse(request.id, outcome.result))
     const then = outcome.then
     if (then) whenFlushed(conn, () => void close(then))
   }
@@ -272,7 +300,7 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
           }
           // our own timer rather than socket.timeout(): uSockets rounds timeouts to 4 s ticks
           const idleTimer = setTimeout(() => socket.end(), connectionIdleMs)
-          connections.set(socket, { decoder: new LineDecoder(maxMessageBytes), idleTimer, ended: false, outbox: [], outboxBytes: 0, afterFlush: [] })
+          connections.set(socket, { decoder: new LineDecoder(maxMessageBytes), idleTimer, ended: false, outbox: [], outboxBytes: 0, afterFlush: [], waiting: false, queued: [] })
         },
         data(socket, data) {
           const conn = connections.get(socket)
@@ -353,6 +381,7 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
     if (closing) return
     const t = now()
     store.sweep()
+    renewer.tick()
     if (exitWhenEmpty) {
       if (store.size > 0) emptySince = undefined
       else if (emptySince === undefined) emptySince = t

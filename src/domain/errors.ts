@@ -12,7 +12,7 @@ export const EXIT_CODES = {
   internal: 1,
   usage: 2,
   notAllowlisted: 3,
-  keyUnavailable: 4, // absent, locked or expired
+  keyUnavailable: 4, // absent, locked, expired, or remote (provisioned to CI only)
   blocked: 5,
   vault: 6,
   manifestInvalid: 7,

@@ -40,3 +40,12 @@ export function grantExpiry(unlockUntil: number | undefined, credentialExpiresAt
   if (credentialExpiresAt === undefined) return unlockUntil
   return Math.min(unlockUntil, credentialExpiresAt)
 }
+
+/**
+ * When the daemon renews a key minted at `mintedAt` that expires at `expiresAt`: `beforeMs` ahead
+ * of its expiry, or halfway through its life when that comes sooner — a key that lives minutes
+ * (a GitHub Enterprise policy, a test's fake) is renewed while it still works, never after.
+ */
+export function renewAt(mintedAt: number, expiresAt: number, beforeMs: number): number {
+  return expiresAt - Math.min(beforeMs, Math.max(0, expiresAt - mintedAt) / 2)
+}

@@ -4,7 +4,8 @@
  */
 import type { Grant } from './grant.ts'
 
-export type KeyState = 'granted' | 'absent' | 'locked' | 'expired' | 'blocked'
+/** `remote`: provisioned where keyrack cannot read it (a GitHub Actions secret): it exists only in CI */
+export type KeyState = 'granted' | 'absent' | 'locked' | 'expired' | 'blocked' | 'remote'
 
 export interface KeyReport {
   key: string

@@ -37,7 +37,16 @@ export interface RepoKeySpec {
   withCredentials?: boolean
   /** `role-arn`: the IAM role EPHEMERAL_VIA_GITHUB_OIDC assumes in CI */
   roleArn?: string
+  /**
+   * GitHub App keys: narrow each minted token to these repositories (names under the
+   * installation's owner), like actions/create-github-app-token's `repositories` input
+   */
+  repositories?: string[]
+  /** GitHub App keys: narrow each minted token to these permissions (`permission-<name>: read|write|admin`) */
+  permissions?: Record<string, GithubPermissionLevel>
 }
+
+export type GithubPermissionLevel = 'read' | 'write' | 'admin'
 
 export interface Position {
   line: number
@@ -67,7 +76,33 @@ export const EXAMPLE = [
 
 export const exampleHint = (example: string): string => `for example:\n${example.replace(/^/gm, '    ')}`
 
-const ENTRY_FIELDS = ['key', 'mech', 'grade', 'is-optional-if-has', 'allow', 'reason', 'with-credentials', 'role-arn'] as const
+const ENTRY_FIELDS = ['key', 'mech', 'grade', 'is-optional-if-has', 'allow', 'reason', 'with-credentials', 'role-arn', 'repositories', 'permission-<name>'] as const
+
+/** a repository name as GitHub allows it (the owner is the installation's) */
+const REPOSITORY_NAME = /^[A-Za-z0-9_.-]{1,100}$/
+/**
+ * `permission-<name>` fields (actions/create-github-app-token's spelling): the name in kebab case,
+ * sent to GitHub in snake case (`permission-pull-requests` → `pull_requests`)
+ */
+const PERMISSION_FIELD = /^permission-([a-z][a-z0-9]*(?:-[a-z0-9]+)*)$/
+const PERMISSION_LEVELS: readonly GithubPermissionLevel[] = ['read', 'write', 'admin']
+const isEntryField = (name: unknown): boolean => typeof name === 'string' && ((ENTRY_FIELDS as readonly string[]).includes(name) || PERMISSION_FIELD.test(name))
+
+/**
+ * Splits an entry's `permission-<name>` fields from the rest (which the schema checks); null
+ * when a level is not read, write or admin, with the field that is wrong
+ */
+function splitPermissions(entry: Record<string, unknown>): { rest: Record<string, unknown>; permissions?: Record<string, GithubPermissionLevel> } | { bad: string } {
+  const rest: Record<string, unknown> = {}
+  let permissions: Record<string, GithubPermissionLevel> | undefined
+  for (const [field, value] of Object.entries(entry)) {
+    const name = PERMISSION_FIELD.exec(field)?.[1]
+    if (name === undefined) rest[field] = value
+    else if (typeof value === 'string' && (PERMISSION_LEVELS as readonly string[]).includes(value)) (permissions ??= {})[name.replaceAll('-', '_')] = value as GithubPermissionLevel
+    else return { bad: field }
+  }
+  return permissions ? { rest, permissions } : { rest }
+}
 
 /** an IAM role ARN (any partition): what AssumeRoleWithWebIdentity takes */
 export const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/
@@ -84,6 +119,7 @@ function entrySchemas(v: typeof Valibot) {
     reason: v.optional(v.pipe(v.string(), v.minLength(1))),
     'with-credentials': v.optional(v.boolean()),
     'role-arn': v.optional(v.pipe(v.string(), v.regex(ROLE_ARN_PATTERN))),
+    repositories: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(REPOSITORY_NAME))), v.minLength(1), v.maxLength(500))),
   }
   return {
     /** unknown fields are ignored (rhachet ignores them), with a warning from the full path */
@@ -123,8 +159,10 @@ const GRADE_HELP = `a grade is one or two of ${PROTECTIONS.join(' | ')} and ${DU
 const isSudo = (env: string): boolean => env.toLowerCase() === ENV_SUDO
 
 /** a schema-valid object entry as a spec, or what is still wrong with it (both parse paths use this) */
-function specOf(entry: Valibot.InferOutput<EntrySchemas['EntryObjectSchema']>): RepoKeySpec | 'bad-grade' | 'allow-without-reason' | 'oidc-without-role' | 'role-without-oidc' {
+function specOf(entry: Valibot.InferOutput<EntrySchemas['EntryObjectSchema']>, permissions?: Record<string, GithubPermissionLevel>): RepoKeySpec | 'bad-grade' | 'allow-without-reason' | 'oidc-without-role' | 'role-without-oidc' {
   const spec: RepoKeySpec = { key: entry.key }
+  if (entry.repositories) spec.repositories = [...entry.repositories]
+  if (permissions) spec.permissions = permissions
   if (entry.mech) spec.mech = entry.mech
   if (entry['is-optional-if-has']) spec.isOptionalIfHas = entry['is-optional-if-has']
   if (entry.grade !== undefined) {
@@ -219,10 +257,16 @@ function parseEntry(item: unknown, problems: Problems, env: string): RepoKeySpec
     return null
   }
   for (const pair of node.items)
-    if (!(ENTRY_FIELDS as readonly unknown[]).includes((pair.key as { value?: unknown }).value))
+    if (!isEntryField((pair.key as { value?: unknown }).value))
       problems.warn(pair.key as Node, `env.${env}: unknown field in a key entry, ignored (fields are ${ENTRY_FIELDS.join(', ')})`)
+  const split = splitPermissions(node.toJSON() as Record<string, unknown>)
+  if ('bad' in split) {
+    const field = node.items.find((p) => isScalar(p.key) && p.key.value === split.bad)
+    problems.at((field?.value ?? field?.key ?? node) as Node, `env.${env}: \`${split.bad}\` must be one of ${PERMISSION_LEVELS.join(', ')}`, `  - key: GITHUB_TOKEN\n    mech: EPHEMERAL_VIA_GITHUB_APP\n    permission-contents: read`)
+    return null
+  }
   const { v, EntryObjectSchema } = entryValidation()
-  const result = v.safeParse(EntryObjectSchema, node.toJSON() as unknown)
+  const result = v.safeParse(EntryObjectSchema, split.rest)
   if (!result.success) {
     const issue = result.issues[0]!
     const field = issue.path?.[0]?.key
@@ -234,12 +278,13 @@ function parseEntry(item: unknown, problems: Problems, env: string): RepoKeySpec
     else if (field === 'allow') message = `env.${env}: \`allow\` may only be "long-lived"`
     else if (field === 'with-credentials') message = `env.${env}: \`with-credentials\` is true or false`
     else if (field === 'role-arn') message = `env.${env}: \`role-arn\` must be an IAM role ARN, e.g. arn:aws:iam::123456789012:role/ci`
+    else if (field === 'repositories') message = `env.${env}: \`repositories\` must be a list of repository names (matching ${REPOSITORY_NAME.source}), without the owner`
     else message = `env.${env}: invalid \`${String(field)}\` in a key entry`
     problems.at((keyNode as Node | undefined) ?? node, message, EXAMPLE_ENTRY)
     return null
   }
   const entry = result.output
-  const spec = specOf(entry)
+  const spec = specOf(entry, split.permissions)
   if (spec === 'bad-grade')
     problems.at(node.get('grade', true) as Node, `env.${env}: the grade of ${entry.key} is invalid: ${GRADE_HELP}`, `  - key: ${entry.key}\n    grade: encrypted,ephemeral`)
   else if (spec === 'allow-without-reason')
@@ -471,10 +516,12 @@ function fastEntry(item: unknown): RepoKeySpec | null {
     const grade = typeof gradeText === 'string' ? parseGrade(gradeText) : null
     return grade ? { key: fields[0]!, grade } : null
   }
+  const split = splitPermissions(item)
+  if ('bad' in split) return null
   const { v, StrictEntryObjectSchema } = entryValidation()
-  const result = v.safeParse(StrictEntryObjectSchema, item)
+  const result = v.safeParse(StrictEntryObjectSchema, split.rest)
   if (!result.success) return null
-  const spec = specOf(result.output)
+  const spec = specOf(result.output, split.permissions)
   return typeof spec === 'string' ? null : spec
 }
 

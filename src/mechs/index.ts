@@ -17,6 +17,7 @@ const BUILTIN: Partial<Record<MechId, () => Promise<Mech>>> = {
   EPHEMERAL_VIA_SESSION: () => import('./ephemeral-via-session.ts').then((m) => m.default),
   EPHEMERAL_VIA_AWS_SSO: () => import('./ephemeral-via-aws-sso.ts').then((m) => m.default),
   EPHEMERAL_VIA_GITHUB_OIDC: () => import('./ephemeral-via-github-oidc.ts').then((m) => m.default),
+  EPHEMERAL_VIA_GITHUB_APP: () => import('./ephemeral-via-github-app.ts').then((m) => m.default),
 }
 
 /** load(id) throws KeyrackUsageError naming the available mechs when the id is not one of them */

@@ -8,6 +8,7 @@ import type { Context } from '../context.ts'
 import type { Duration, Protection } from '../domain/grade.ts'
 import type { Companions } from '../domain/grant.ts'
 import type { MechId } from '../domain/ids.ts'
+import type { RepoKeySpec } from '../manifests/repo-file.ts'
 
 export interface MintedKey {
   secret: string
@@ -15,6 +16,20 @@ export interface MintedKey {
   expiresAt?: number
   /** env vars minted with the key (role credentials behind an AWS profile); see Mech.companions */
   companions?: Companions
+  /**
+   * A RenewableMech's: everything it needs to mint this key again with no vault, no repo and no
+   * caller environment (the daemon runs with none of them). As sensitive as the source itself:
+   * it travels only where a secret may (the daemon's socket) and is never part of a Grant.
+   */
+  renewal?: string
+}
+
+/** what `toKey` is given: the stored source, and what the repo manifest declares with the key */
+export interface ToKeyInput {
+  slug: string
+  source: string
+  /** the repo manifest's entry for the key, when a repo asked for it (e.g. a GitHub App token's narrowing) */
+  declared?: RepoKeySpec
 }
 
 /** what `set` stores for a key: the secret, or a pointer the vault resolves */
@@ -54,22 +69,32 @@ export interface Mech {
    */
   ask?(ctx: Context, input: { key: string; env: string; /** `--org`, when the command named one */ org?: string }): Promise<SetSource>
   /**
+   * Checks the shape of a typed or piped source before anything is stored (`set`), so a malformed
+   * one is refused with what is wrong instead of failing later at the round trip's mint.
+   * @throws KeyrackSecretInvalidError naming the part that is wrong (never echoing the source)
+   */
+  checkSource?(source: string): void
+  /**
    * Turns the stored source into the key handed out (a token minted, a session checked).
    * @throws KeyrackVaultError (or a more precise KeyrackError) when the source no longer works
    */
-  toKey(ctx: Context, input: { slug: string; source: string }): Promise<MintedKey>
+  toKey(ctx: Context, input: ToKeyInput): Promise<MintedKey>
 }
 
 /** a mech with `source: 'declared'`: what the repo manifest declares for the key is its source */
 export const isDeclared = (mech: Mech): boolean => mech.source === 'declared'
 
 /**
- * Extension point for mechs whose keys expire long before an unlock does (GitHub App tokens
- * last an hour, an unlock nine): the daemon would keep such a key's source in memory and call
- * `toKey` again `renewBeforeMs` before `expiresAt`, so `get` always serves a live key. Not built
- * yet — today such a grant expires at the credential's expiry and `get` says to unlock again.
+ * A mech whose keys expire long before an unlock does (a GitHub App token lasts an hour, an
+ * unlock nine). Its `toKey` returns a `renewal`; `unlock` hands it to the daemon with the key,
+ * and the daemon calls `renew` before the key expires (domain/grant.ts renewAt: `renewBeforeMs`
+ * ahead, or halfway through a key that lives less than twice that), so `get` always serves a live key until the
+ * unlock ends. The daemon loads the mech (and whatever it imports) only when a renewal is due.
  */
 export interface RenewableMech extends Mech {
   readonly renewBeforeMs: number
+  /** mints the key again from a `renewal` this mech returned; runs inside the daemon */
+  renew(ctx: Context, input: { slug: string; renewal: string }): Promise<MintedKey>
 }
-export const isRenewable = (mech: Mech): mech is RenewableMech => typeof (mech as Partial<RenewableMech>).renewBeforeMs === 'number'
+export const isRenewable = (mech: Mech): mech is RenewableMech =>
+  typeof (mech as Partial<RenewableMech>).renewBeforeMs === 'number' && typeof (mech as Partial<RenewableMech>).renew === 'function'

@@ -20,7 +20,7 @@ import { readOwnerConfig } from '../identity/owner-identity.ts'
 import { readHostManifest } from '../manifests/host.ts'
 import { ensureInventory } from '../manifests/inventory.ts'
 import { declarationOf, type RepoKeySpec } from '../manifests/repo.ts'
-import { canSource, isPassthrough } from '../vaults/vault.ts'
+import { canSource, isPassthrough, isRemote } from '../vaults/vault.ts'
 import { getTarget } from './get.ts'
 import { resolveTargets } from './targets.ts'
 import { OwnerSession } from './session.ts'
@@ -34,8 +34,11 @@ export interface FillPlanInput {
   mech?: string
 }
 
-/** what brings a key to `granted`: nothing, a `set`, an `unlock`, or replacing a blocked key */
-export type FillAction = 'none' | 'set' | 'unlock' | 'replace'
+/**
+ * What brings a key to `granted`: nothing, a `set`, an `unlock`, replacing a blocked key — or
+ * nothing here at all (`remote`: provisioned to CI, where it is read from the job's environment)
+ */
+export type FillAction = 'none' | 'set' | 'unlock' | 'replace' | 'remote'
 
 export interface FillPlanKey extends Omit<KeyReport, 'grant' | 'warning'> {
   /** the env a `set` stores the key under: the env asked for, or `all` for an env.all key */
@@ -108,7 +111,8 @@ export async function fillPlan(ctx: Context, input: FillPlanInput = {}): Promise
       planned.action = 'unlock'
       // a key locked behind the host manifest may also never have been set
       if (planned.maybeAbsent) planned.setCommand = setCommand
-    } else planned.action = 'replace'
+    } else if (planned.state === 'remote') planned.action = 'remote'
+    else planned.action = 'replace'
     return planned
   })
 
@@ -142,7 +146,7 @@ export async function vaultChoices(ctx: Context, mechId: string, requiredGrade?:
   const vaults = await ctx.vaults.loadAll()
   const strength = (p: Grade['protection']) => -PROTECTIONS.indexOf(p)
   return vaults
-    .filter((v) => canSource(v, mech) && !isPassthrough(v) && (!requiredGrade || meetsGrade({ protection: v.protection, duration: mech.duration }, requiredGrade)))
+    .filter((v) => canSource(v, mech) && !isPassthrough(v) && !isRemote(v) && (!requiredGrade || meetsGrade({ protection: v.protection, duration: mech.duration }, requiredGrade)))
     .map((v, order) => ({ v, order }))
     .sort((a, b) => strength(a.v.protection) - strength(b.v.protection) || a.order - b.order)
     .map(({ v }) => ({ id: v.id, protection: v.protection }))

@@ -65,8 +65,8 @@ export async function fill(ctx: Context, input: FillInput = {}, notify: (notice:
       if (k.fillable && mech && choices.vault) await resolveSetPlan(ctx, { key: k.key, env: k.setEnv, vault: choices.vault, mech })
     }
     for (const k of absent) if (await guidedSet(ctx, prompt, k, choices, notify)) filled.push(k.key)
-    for (const k of plan.keys.filter((k) => k.action === 'replace')) {
-      warn(`${k.key} is blocked: ${k.reason ?? ''}`)
+    for (const k of plan.keys.filter((k) => k.action === 'replace' || k.action === 'remote')) {
+      warn(`${k.key} is ${k.action === 'remote' ? '' : 'blocked: '}${k.reason ?? ''}`)
       for (const line of k.hint) notify({ level: 'hint', message: line })
     }
 
@@ -199,7 +199,7 @@ function noTerminal(plan: FillPlan): KeyrackNoTerminalError {
     ...plan.keys.filter((k) => k.action === 'set').map((k) => `run: \`${k.setCommand}\``),
     ...(plan.unlockCommand ? [`run: \`${plan.unlockCommand}\``] : []),
     ...plan.keys.filter((k) => k.maybeAbsent && k.setCommand).map((k) => `if ${k.key} was never set: \`${k.setCommand}\``),
-    ...plan.keys.filter((k) => k.action === 'replace').flatMap((k) => k.hint.map((line) => `${k.key}: ${line}`)),
+    ...plan.keys.filter((k) => k.action === 'replace' || k.action === 'remote').flatMap((k) => k.hint.map((line) => `${k.key}: ${line}`)),
     ...(mechUnknown ? ['choose the mech: `keyrack set --help` lists them (e.g. PERMANENT_VIA_REPLICA for keys with no short-lived alternative)'] : []),
     `or run \`${fillCommand(plan)}\` on a terminal; scripts pipe each secret into its set command with \`--secret-stdin\`${firstSet(plan) ? `, e.g. \`printf %s "$SECRET" | ${firstSet(plan)} --secret-stdin\`` : ''}`,
   ])

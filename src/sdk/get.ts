@@ -96,7 +96,7 @@ export async function getTarget(ctx: Context, target: Target, input: Pick<GetInp
     : [
         () => daemonSource(ctx, daemonWarnings),
         async () => (await local()).indexFreeSource(ctx),
-        async () => (await local()).recordsSource(ctx),
+        async () => (await local()).recordsSource(ctx, undefined, declaredBy(target)),
         async () => (await local()).environmentSource(ctx),
       ]
   const resolved = await resolveChain(target.keys, sources)
@@ -128,6 +128,9 @@ export async function getTarget(ctx: Context, target: Target, input: Pick<GetInp
   return { env: target.env, grants: ordered.flatMap((r) => (r.grant ? [r.grant] : [])), report: ordered, warnings }
 }
 
+/** what the repo manifest declares with the key a slug serves (a GitHub App token's narrowing) */
+const declaredBy = (target: Target) => (slug: string) => target.keys.find((k) => k.slugs.includes(slug))?.spec
+
 /** one key's report: its grant checked against the repo and the firewall, or why there is none */
 function toReport(ctx: Context, k: AllowlistedKey, resolved: Resolved | undefined, target: Target, ci: boolean): KeyReport {
   const base = { key: k.key, env: k.env, slug: resolved?.slug ?? k.slugs[0]! }
@@ -149,6 +152,8 @@ function toReport(ctx: Context, k: AllowlistedKey, resolved: Resolved | undefine
     }
     case 'absent':
       return absentReport(ctx, k, target, answer, ci)
+    case 'remote':
+      return { ...base, state: 'remote', reason: answer.reason, hint: answer.hint }
     case 'granted': {
       const verdict = enforce(k.spec, { mech: answer.grant.mech, grade: answer.grant.key.grade, secret: answer.grant.key.secret, implicit: answer.implicit }, { env: k.env, owner: ctx.owner, ci })
       if (!verdict.ok) return { ...base, state: 'blocked', reason: verdict.reason, hint: verdict.hint }

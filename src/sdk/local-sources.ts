@@ -11,9 +11,9 @@ import { REPLICA_MECH } from '../domain/ids.ts'
 import { parseSlug } from '../domain/names.ts'
 import { hostManifestMissing, type HostManifest } from '../manifests/host.ts'
 import { readInventory } from '../manifests/inventory.ts'
-import { declarationOf, type AllowlistedKey } from '../manifests/repo.ts'
+import { declarationOf, type AllowlistedKey, type RepoKeySpec } from '../manifests/repo.ts'
 import { isDeclared } from '../mechs/mech.ts'
-import { accessOf, isIndexFree, isPassthrough } from '../vaults/vault.ts'
+import { accessOf, isIndexFree, isPassthrough, isRemote } from '../vaults/vault.ts'
 import { gradeOf, grantFromVault, toGrant } from './grant.ts'
 import { OwnerSession } from './session.ts'
 import type { Answer, Source } from './sources.ts'
@@ -40,7 +40,7 @@ export function indexFreeSource(ctx: Context): Source {
  * the identity opens without asking (and for keys whose exid only the host manifest holds).
  * Silent only when neither can be read (no inventory yet, identity locked): then nobody knows.
  */
-export function recordsSource(ctx: Context, session: OwnerSession = new OwnerSession(ctx)): Source {
+export function recordsSource(ctx: Context, session: OwnerSession = new OwnerSession(ctx), declared: (slug: string) => RepoKeySpec | undefined = () => undefined): Source {
   return {
     name: 'records',
     async lookup(slugs) {
@@ -65,12 +65,14 @@ export function recordsSource(ctx: Context, session: OwnerSession = new OwnerSes
           const [vault, mech] = await Promise.all([ctx.vaults.load(entry.vault), ctx.mechs.load(entry.mech)])
           const recorded = { mech: mech.id, grade: gradeOf(vault, mech) }
           const access = accessOf(vault)
+          if (isRemote(vault)) return void answers.set(slug, { state: 'remote', ...vault.describeRemote(ctx, { slug, exid: manifest ? (manifest.keys[slug]?.exid ?? null) : null }) })
           if (access === 'unlock') return void answers.set(slug, { state: 'locked', reason: `set in ${vault.id}, not unlocked`, recorded })
           if (access === 'identity' && !canOpen) return void answers.set(slug, { state: 'locked', reason: 'set, but not unlocked', recorded })
           const exid = manifest ? (manifest.keys[slug]?.exid ?? null) : null
           // only the (locked) host manifest knows where this one points
           if (!manifest && inventory?.entry(slug)?.exid) return void answers.set(slug, { state: 'locked', reason: 'set, but not unlocked', recorded })
-          const grant = await grantFromVault(session, { slug, exid, vault, mech })
+          const spec = declared(slug)
+          const grant = await grantFromVault(session, { slug, exid, vault, mech, ...(spec ? { declared: spec } : {}) })
           if (grant) return void answers.set(slug, { state: 'granted', grant })
           const { key, env } = parseSlug(slug)
           // a passthrough key is recorded, but its secret is the caller's to bring

@@ -11,7 +11,7 @@ import { assertSlugFits } from '../domain/limits.ts'
 import { assertSecretStorable } from '../domain/secret.ts'
 import { blockedAdvice, describeFinding, inspectSecret } from '../domain/firewall/check.ts'
 import { canHold, formatGrade, meetsGrade, type Grade } from '../domain/grade.ts'
-import { hints } from '../domain/hints.ts'
+import { hints, ownerFlag } from '../domain/hints.ts'
 import { REPLICA_MECH, SUGGESTED_VAULT } from '../domain/ids.ts'
 import { assertEnv, assertKey, assertOrg, ENV_ALL, ENV_SUDO, toSlug } from '../domain/names.ts'
 import { readOwnerConfig } from '../identity/owner-identity.ts'
@@ -20,7 +20,7 @@ import { readRepoManifest, type RepoKeySpec, type RepoManifest } from '../manife
 import { findWorksite, repoManifestPath } from '../manifests/worksite.ts'
 import { isDeclared, type Mech } from '../mechs/mech.ts'
 import { withLock } from '../runtime/lock.ts'
-import { canSource, isLockable, isPassthrough, type Vault, type VaultSetInput } from '../vaults/vault.ts'
+import { canSource, isLockable, isPassthrough, isRemote, type Vault, type VaultSetInput } from '../vaults/vault.ts'
 import { notAllowlistedWarning } from './allowlist-advice.ts'
 import { gradeOf, toGrant } from './grant.ts'
 import { OwnerSession } from './session.ts'
@@ -114,6 +114,11 @@ export async function resolveSetPlan(ctx: Context, input: Omit<SetInput, 'secret
   const availability = await vault.isAvailable(ctx)
   if (!availability.available) throw new KeyrackVaultUnavailableError(`vault ${vault.id} cannot be used here: ${availability.reason}`, availability.hint)
   const needs = isPassthrough(vault) ? 'nothing' : (mech.source as 'secret' | 'exid')
+  // a vault that provisions elsewhere (GitHub Actions secrets) needs the destination
+  if (isRemote(vault) && !input.exid)
+    throw new KeyrackUsageError(`${vault.id} provisions the secret elsewhere: say where with \`--exid ${vault.exidForm}\``, [
+      `keyrack set --key ${key} --env ${env} --vault ${vault.id} --mech ${mech.id} --exid OWNER/REPO${ownerFlag(ctx)}   # the repository whose Actions get it (form: ${vault.exidForm})`,
+    ])
   // a mech with a guided set (AWS SSO) asks for what is missing; the others need it named
   if (needs === 'exid' && !input.exid && !mech.ask) throw exidMissing(ctx, { key, env, vault, mech })
   const notAllowlisted = spec.manifest ? notAllowlistedWarning(spec.manifest, { key, env, org }) : undefined
@@ -136,7 +141,9 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
     // NUL, lone surrogates, over the limit: refused by name before anything is stored (domain/secret.ts)
     warnings.push(...firewall(ctx, { key, env, org: input.org }, input.secret, spec))
     assertSecretStorable(input.secret, key)
-    // a vault that stores the secret somewhere of the user's choosing (an SSM parameter) takes the place as exid
+    // a malformed source (a GitHub App's JSON) is refused before anything is stored
+    mech.checkSource?.(input.secret)
+    // a vault that stores the secret at a place of the user's choosing (an SSM parameter, a repository's Actions secrets) takes the place as exid
     if (input.exid) given.exid = input.exid
   } else if (needs === 'exid') {
     if (!input.exid) throw exidMissing(ctx, { key, env, vault, mech })
@@ -165,13 +172,18 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
             `refusing to move ${slug} from ${formatGrade(previousGrade)} (${previous.vault}) to ${formatGrade(grade)} (${vault.id}): keyrack never lowers a key's protection`,
             [`keep it protected: ${hints.set(ctx, { key, env, vault: previous.vault, mech: mech.id })}`, `to store a new plaintext key on purpose, first remove the old one: ${hints.del(ctx, key, env)}`],
           )
+        // keyrack keeps one place per key: provisioning CI with a key this machine holds would delete it here
+        if (isRemote(vault) && !isRemote(previousVault))
+          throw new KeyrackUsageError(`${slug} is kept in ${previous.vault}: provisioning it to ${vault.id} would replace that record and remove it from this machine`, [
+            `if you mean to move it (keyrack will then have it only in CI), remove it here first: ${hints.del(ctx, key, env)}, then run this set again`,
+          ])
       }
       // what to put back if the round trip fails: the same vault's previous source — or, for a new
       // key, whatever already sat where this one is stored (a team's SSM parameter is put back, never deleted)
       const restore =
         previous && previous.vault === vault.id
           ? await previousSource(session, vault, slug, previous)
-          : needs === 'secret'
+          : needs === 'secret' && !isRemote(vault)
             ? await vault.get(session, { slug, exid: given.exid ?? null }).then((secret) => (secret === null ? null : { secret, ...(given.exid ? { exid: given.exid } : {}) }))
             : null
       let step = 'store'
@@ -179,13 +191,15 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
       try {
         stored = await vault.set(session, { slug, mech: mech.id, ...given, until })
         step = 'read back'
-        const source = await vault.get(session, { slug, exid: stored.exid })
+        // a vault keyrack cannot read proves the store by the item being there
+        const source = isRemote(vault) ? null : await vault.get(session, { slug, exid: stored.exid })
+        if (isRemote(vault) && !(await vault.exists(session, { slug, exid: stored.exid }))) throw new RoundTripError(`${vault.id} does not list it after the store`)
         step = 'compare'
-        if (source === null && needs !== 'nothing') throw new RoundTripError(`${vault.id} returned nothing`)
-        if (needs === 'secret' && source !== given.secret) throw new RoundTripError(`${vault.id} returned a different secret`)
+        if (source === null && needs !== 'nothing' && !isRemote(vault)) throw new RoundTripError(`${vault.id} returned nothing`)
+        if (needs === 'secret' && source !== given.secret && !isRemote(vault)) throw new RoundTripError(`${vault.id} returned a different secret`)
         if (source !== null) {
           step = 'mint'
-          const grant = await toGrant(ctx, { slug, vault, mech, source })
+          const grant = await toGrant(ctx, { slug, vault, mech, source, ...(spec ? { declared: spec } : {}) })
           // a key behind a reference meets the firewall here, as a typed secret does at the door
           if (needs === 'exid') warnings.push(...firewall(ctx, { key, env, org: input.org }, grant.key.secret, spec))
         }
@@ -199,7 +213,10 @@ export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
         // again under a new exid (a new item) in the same vault (the move itself is recorded by
         // now: a failure here is reported, never rolled back into a lost key)
         const replaced = previous && previousVault && (previousVault !== vault || (previous.exid !== null && previous.exid !== stored.exid))
-        if (replaced)
+        // — except a secret provisioned to CI: it stays there (deleting CI's copy is never a side effect)
+        if (replaced && isRemote(previousVault))
+          warnings.push(`${key} stays a GitHub Actions secret where it was provisioned (${previous.exid ?? 'see your repository settings'}); keyrack now keeps it in ${vault.id === previousVault.id ? stored.exid : vault.id} only`)
+        else if (replaced)
           await previousVault
             .del(session, { slug, exid: previous.exid })
             .catch((error: unknown) => warnings.push(`the old copy of ${key} in ${previousVault.id} could not be removed (${error instanceof KeyrackError ? error.message : describeForeignError(error)}); remove it by hand`))
@@ -258,6 +275,8 @@ function firewall(ctx: Context, { key, env, org }: { key: string; env: string; o
 
 /** a vault's previous source for a slug, to restore: the pointer it recorded, or the secret it held */
 async function previousSource(session: OwnerSession, vault: Vault, slug: string, previous: HostEntry): Promise<Pick<VaultSetInput, 'secret' | 'exid'> | null> {
+  // what GitHub holds cannot be read back, so it cannot be put back
+  if (isRemote(vault)) return null
   // a pointer to the user's own item is put back as a pointer: nothing is written into that item
   const mech = await session.ctx.mechs.load(previous.mech).catch(() => null)
   if (previous.exid !== null && (!vault.stores.includes('secret') || mech?.source === 'exid')) return { exid: previous.exid }

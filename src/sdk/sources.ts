@@ -31,6 +31,8 @@ export type Answer =
       recorded?: { mech: string; grade: Grade }
     }
   | { state: 'absent'; reason: string; /** the owner has no keyrack at all */ uninitialized?: boolean; /** replaces the set hint */ hint?: string[] }
+  /** provisioned where keyrack cannot read it (GitHub Actions secrets): it exists only there */
+  | { state: 'remote'; reason: string; hint: string[] }
 
 export interface Source {
   readonly name: string
@@ -38,7 +40,7 @@ export interface Source {
 }
 
 /** for a key no source granted: the most telling answer any source gave */
-const WEIGHT: Record<Exclude<Answer['state'], 'granted'>, number> = { expired: 3, locked: 2, absent: 1 }
+const WEIGHT: Record<Exclude<Answer['state'], 'granted'>, number> = { expired: 4, remote: 3, locked: 2, absent: 1 }
 
 export interface Resolved {
   slug: string

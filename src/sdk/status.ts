@@ -5,7 +5,7 @@ import { daemonSocketPath } from '../daemon/owner.ts'
 
 /** an unlocked key as the daemon lists it (never a secret), with the time it has left */
 export interface StatusGrant extends GrantSummary {
-  /** ms until the earlier of the absolute and the idle expiry */
+  /** ms until the earlier of the grant's end (its key's expiry, or the end of its renewals) and the idle expiry */
   remainingMs: number
 }
 
@@ -30,7 +30,7 @@ export async function status(ctx: Context): Promise<StatusResult> {
     const now = ctx.now()
     return {
       owner: ctx.owner, socketPath, running: true, pid: ping.pid, startedAt: ping.startedAt,
-      grants: grants.map((g) => ({ ...g, remainingMs: Math.min(g.expiresAt, g.idleExpiresAt ?? Infinity) - now })),
+      grants: grants.map((g) => ({ ...g, remainingMs: Math.min(g.renewsUntil ?? g.expiresAt, g.idleExpiresAt ?? Infinity) - now })),
     }
   } finally {
     client.close()

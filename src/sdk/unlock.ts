@@ -22,14 +22,14 @@ import { ENV_SUDO, parseSlug } from '../domain/names.ts'
 import { hostManifestMissing, readHostManifest, type HostManifest } from '../manifests/host.ts'
 import { ensureInventory, readInventory } from '../manifests/inventory.ts'
 import type { AllowlistedKey } from '../manifests/repo.ts'
-import type { Mech } from '../mechs/mech.ts'
+import { isRenewable, type Mech } from '../mechs/mech.ts'
 import { assertUnlockSize, slugProblem } from '../domain/limits.ts'
 import { accessOf, isBatch, isLockable, type Vault, type VaultKeyRef } from '../vaults/vault.ts'
 import type { GrantInput } from '../daemon/protocol.ts'
 import { putGrants } from '../daemon/owner.ts'
 import type { GetInput } from './get.ts'
 import { resolveTargets, type Target } from './targets.ts'
-import { gradeOf, toGrant } from './grant.ts'
+import { gradeOf, mint } from './grant.ts'
 import { OwnerSession } from './session.ts'
 
 /** the daemon holds keys in memory only, per user and owner, for a TTL: encrypted-equivalent, ephemeral */
@@ -50,7 +50,12 @@ export interface UnlockedKey {
   grade: Grade
   mech: string
   vault: string
+  /** when the grant ends: the unlock's end, or the credential's expiry when that comes first and cannot be renewed */
   expiresAt: number
+  /** a renewed key (a GitHub App token): the daemon mints it again before it expires, until this moment */
+  renewedUntil?: number
+  /** a renewed key: when the key minted now expires */
+  keyExpiresAt?: number
 }
 
 export interface UnlockResult {
@@ -101,6 +106,7 @@ export async function unlockTarget(ctx: Context, target: Target, input: { durati
     // the daemon's limits (a secret over them is blocked by enforce below): one key never breaks the rest
     const tooLong = slugProblem(found.slug)
     if (tooLong) skip(k, tooLong)
+    else if (accessOf(vault) === 'remote') skip(k, `${vault.id} holds it where only CI reads it: nothing to unlock here`)
     // readable by get with no unlock — unless its pointer lives only in the (encrypted) host manifest
     else if (accessOf(vault) === 'open' && found.exid === null) skip(k, `${vault.id} needs no unlock: \`keyrack get\` reads it directly`)
     else if (!canHold(DAEMON_GRADE, grade)) skip(k, `a ${grade.duration} key is never cached`)
@@ -135,7 +141,7 @@ export async function unlockTarget(ctx: Context, target: Target, input: { durati
   }
   const grants: GrantInput[] = []
   const unlocked: UnlockedKey[] = []
-  type Outcome = { p: Planned; error: KeyrackError } | { p: Planned; missing: true } | { p: Planned; grant: Grant }
+  type Outcome = { p: Planned; error: KeyrackError } | { p: Planned; missing: true } | { p: Planned; grant: Grant; renewal?: string }
   const minted = await Promise.all(
     planned.map(async (p): Promise<Outcome> => {
       const error = failed.get(p.vault)
@@ -143,7 +149,7 @@ export async function unlockTarget(ctx: Context, target: Target, input: { durati
       const source = sources.get(p)
       if (source == null) return { p, missing: true }
       try {
-        return { p, grant: await toGrant(ctx, { slug: p.slug, vault: p.vault, mech: p.mech, source }) }
+        return { p, ...(await mint(ctx, { slug: p.slug, vault: p.vault, mech: p.mech, source, declared: p.k.spec })) }
       } catch (error) {
         // one key whose source no longer works (an ended sign-in) does not stop the others
         if (!(error instanceof KeyrackError)) throw error
@@ -167,8 +173,10 @@ export async function unlockTarget(ctx: Context, target: Target, input: { durati
       const expiresAt = grantExpiry(unlockUntil, grant.expiresAt)!
       // companions (role credentials) end with the grant at the latest
       const companions = grant.companions ? { secrets: grant.companions.secrets, expiresAt: Math.min(grant.companions.expiresAt ?? expiresAt, expiresAt) } : undefined
-      grants.push({ ...grant, expiresAt, ...(companions ? { companions } : {}), ...(idleTimeoutMs ? { idleTimeoutMs: Math.min(idleTimeoutMs, durationMs) } : {}) })
-      unlocked.push({ key: k.key, slug, grade: grant.key.grade, mech: grant.mech, vault: grant.vault, expiresAt })
+      // a key that expires before the unlock ends is renewed by the daemon until then (RenewableMech)
+      const renewal = isRenewable(mech) && outcome.renewal !== undefined && expiresAt < unlockUntil ? { secret: outcome.renewal, until: unlockUntil, beforeMs: mech.renewBeforeMs } : undefined
+      grants.push({ ...grant, expiresAt, ...(companions ? { companions } : {}), ...(idleTimeoutMs ? { idleTimeoutMs: Math.min(idleTimeoutMs, durationMs) } : {}), ...(renewal ? { renewal } : {}) })
+      unlocked.push({ key: k.key, slug, grade: grant.key.grade, mech: grant.mech, vault: grant.vault, expiresAt: renewal ? unlockUntil : expiresAt, ...(renewal ? { renewedUntil: unlockUntil, keyExpiresAt: expiresAt } : {}) })
     }
   }
   if (grants.length === 0) {

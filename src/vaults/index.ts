@@ -17,13 +17,11 @@ const BUILTIN: Record<string, () => Promise<Vault>> = {
   'aws.config': () => import('./aws.config.ts').then((m) => m.default),
   'aws.params': () => import('./aws.params.ts').then((m) => m.default),
   '1password': () => import('./1password.ts').then((m) => m.default),
+  'github.secrets': () => import('./github.secrets.ts').then((m) => m.default),
 }
 
 /** other names a vault answers to (rhachet's keyrack calls aws.config `aws.iam.sso`); records keep the id */
 const ALIASES: Record<string, string> = { 'aws.iam.sso': 'aws.config' }
-
-/** vaults of SPEC §7 this build does not carry yet, so users get a precise answer */
-const PLANNED = ['github.secrets']
 
 /** load(id) throws KeyrackUsageError naming the known vaults when the id is not one of them */
 export type VaultRegistry = Registry<Vault>
@@ -37,6 +35,5 @@ export const VAULT_IDS = builtinVaults.ids
 
 function unknownVault(id: string, ids: readonly string[]): KeyrackUsageError {
   const hint = [`use one of: ${ids.join(', ')} (e.g. \`--vault ${ids[0]}\`)`]
-  if (PLANNED.includes(id) && !ids.includes(id)) return new KeyrackUsageError(`vault '${id}' is not available in this version of keyrack`, hint)
   return new KeyrackUsageError(`unknown vault '${id.length > 40 ? id.slice(0, 40) + '…' : id}'`, hint)
 }

@@ -17,6 +17,9 @@
  *   PassthroughVault   the secret lives in the caller's environment (os.envvar): `set` records the
  *                      intent only, nothing is stored or cached
  *   BatchVault         reads many keys in one round (one `op` call): `unlock` uses it when present
+ *   RemoteVault        provisions the secret somewhere keyrack cannot read it back (GitHub Actions
+ *                      secrets): `set` needs the destination as `--exid` and checks the item arrived;
+ *                      `get` reports the key `remote` (it exists only where it was provisioned)
  *
  * A vault that stores only a pointer (an `op://` reference, an AWS profile name) says so with
  * `stores: ['exid']`; its `get` resolves the pointer.
@@ -154,11 +157,22 @@ export interface BatchVault extends Vault {
   getMany(session: VaultSession, refs: readonly VaultKeyRef[]): Promise<Map<string, string | null>>
 }
 
+export interface RemoteVault extends Vault {
+  readonly remote: true
+  /** the form of the destination `--exid` names, for messages, e.g. `OWNER/REPO` */
+  readonly exidForm: string
+  /** the round trip of a vault that cannot be read: is the item there now? */
+  exists(session: VaultSession, input: VaultKeyRef): Promise<boolean>
+  /** for `get`'s `remote` report: where the key lives and how it is used there (exid null: only the locked host manifest knows) */
+  describeRemote(ctx: Context, input: VaultKeyRef): { reason: string; hint: string[] }
+}
+
 export const isLockable = (vault: Vault): vault is LockableVault => typeof (vault as Partial<LockableVault>).unlock === 'function'
 export const isIndexFree = (vault: Vault): vault is IndexFreeVault => typeof (vault as Partial<IndexFreeVault>).lookup === 'function'
 export const isReencryptable = (vault: Vault): vault is ReencryptableVault => typeof (vault as Partial<ReencryptableVault>).encryptedFiles === 'function'
 export const isPassthrough = (vault: Vault): vault is PassthroughVault => (vault as Partial<PassthroughVault>).passthrough === true
 export const isBatch = (vault: Vault): vault is BatchVault => typeof (vault as Partial<BatchVault>).getMany === 'function'
+export const isRemote = (vault: Vault): vault is RemoteVault => (vault as Partial<RemoteVault>).remote === true
 
 /**
  * How a key in this vault can be read:
@@ -166,10 +180,12 @@ export const isBatch = (vault: Vault): vault is BatchVault => typeof (vault as P
  *    directly and `unlock` leaves it alone;
  *  - `identity`: with the owner's identity (os.secure); `get` reads it directly only when the
  *    identity opens without asking;
- *  - `unlock`: only after the vault's own unlock; `get` sees it only through the daemon.
+ *  - `unlock`: only after the vault's own unlock; `get` sees it only through the daemon;
+ *  - `remote`: never, here (it was provisioned elsewhere: GitHub Actions secrets).
  */
-export type Access = 'open' | 'identity' | 'unlock'
+export type Access = 'open' | 'identity' | 'unlock' | 'remote'
 export function accessOf(vault: Vault): Access {
+  if (isRemote(vault)) return 'remote'
   if (isLockable(vault)) return 'unlock'
   if (isReencryptable(vault)) return 'identity'
   return 'open'

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ensureBinary, Sandbox, withoutShellStatus, type RunResult } from '../helpers/harness.ts'
-import { ENTER, onTerminal, type TerminalRun } from '../helpers/pty.ts'
+import { ENTER, onTerminal, type TerminalResult } from '../helpers/pty.ts'
 import { missingTool, skipFor } from '../helpers/skips.ts'
 import { fakeAwsCalls, installFakeAws, startAwsFakeProcess, type AwsFakeProcess } from '../fakes/aws-process.ts'
 import { awsEndpointEnv } from '../fakes/aws-server.ts'
@@ -46,10 +46,10 @@ function awsSandbox(name: string): { sb: Sandbox; env: Record<string, string>; l
 }
 
 /** the hint lines of a failed run */
-const hintsOf = (r: RunResult | TerminalRun): string[] => ('stderr' in r ? r.stderr : r.out).split(/\r?\n/).filter((l) => l.startsWith('keyrack: hint: ')).map((l) => l.slice('keyrack: hint: '.length))
+const hintsOf = (r: RunResult | TerminalResult): string[] => ('stderr' in r ? r.stderr : r.out).split(/\r?\n/).filter((l) => l.startsWith('keyrack: hint: ')).map((l) => l.slice('keyrack: hint: '.length))
 
 /** the first `keyrack …` command in the hints matching `pattern`, as argv (hints are plain words) */
-function pasted(r: RunResult | TerminalRun, pattern: RegExp): string[] {
+function pasted(r: RunResult | TerminalResult, pattern: RegExp): string[] {
   for (const line of hintsOf(r)) {
     const m = pattern.exec(line)
     if (m) return m[1]!.replace(/`/g, '').trim().split(/\s+/).slice(1)

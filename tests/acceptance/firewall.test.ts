@@ -183,7 +183,7 @@ describe('the refusal points at the exact replacement command', () => {
       const pasted = sandbox.run(command, { cwd: sandbox.home })
       if (pasted.code !== 0)
         expect(pasted.stderr).toMatch(
-          new RegExp(`keyrack: error: (mech|vault) '[\\w.]+' is not available in this version of keyrack|keyrack: hint: run it on a terminal: keyrack ${command.join(' ').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n`),
+          new RegExp(`keyrack: error: (mech|vault) '[\\w.]+' is not available in this version of keyrack|keyrack: error: no terminal to ask for the GitHub App of GITHUB_TOKEN|keyrack: hint: run it on a terminal: keyrack ${command.join(' ').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n`),
         )
     }
   })

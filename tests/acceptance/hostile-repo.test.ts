@@ -178,7 +178,7 @@ describe('nothing from a file name or a file is echoed raw', () => {
     expect(sb.set('A', 'test', 'a-secret', DIRECT).code).toBe(0)
     const r = getRepo(sb)
     expect(r.code).toBe(0)
-    expect(r.stderr).toBe('keyrack: warning: .agent/keyrack.yml:4:5: env.test: unknown field in a key entry, ignored (fields are key, mech, grade, is-optional-if-has, allow, reason, with-credentials, role-arn)\n')
+    expect(r.stderr).toBe('keyrack: warning: .agent/keyrack.yml:4:5: env.test: unknown field in a key entry, ignored (fields are key, mech, grade, is-optional-if-has, allow, reason, with-credentials, role-arn, repositories, permission-<name>)\n')
   })
 })
 

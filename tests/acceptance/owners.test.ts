@@ -166,6 +166,7 @@ describe.skipIf(!hasTools)('two owners, one machine', () => {
       import: ['import', '--from', 'rhachet', '--dry-run'],
       policy: ['policy'],
       guard: ['guard', 'check'],
+      'git-credential': ['git-credential', 'get'],
     }
     expect(Object.keys(everyCommand).sort()).toEqual(Object.keys(commands).filter((c) => c !== 'completion').sort())
     const before = box.files(box.keyrackHome).sort()

@@ -113,9 +113,8 @@ describe('set', () => {
     expect(existsSync(directFile(sb)) && readFileSync(directFile(sb), 'utf8').includes('MUST_ENCRYPT')).toBe(false)
   })
 
-  test('unknown and not-yet-available vaults and mechs', () => {
+  test('unknown vaults and mechs', () => {
     expectError(sb.set('KEPT', 'test', 'x', ['--vault', 'os.nowhere', '--mech', 'PERMANENT_VIA_REPLICA']), 2, /unknown vault 'os\.nowhere'/, /--vault os\.secure/)
-    expectError(sb.set('KEPT', 'test', 'x', ['--vault', 'github.secrets', '--mech', 'PERMANENT_VIA_REPLICA']), 2, /vault 'github\.secrets' is not available in this version/)
     expectError(sb.set('KEPT', 'test', 'x', ['--vault', 'os.secure', '--mech', 'MAGIC']), 2, /unknown mech 'MAGIC'/, /--mech PERMANENT_VIA_REPLICA/)
   })
 

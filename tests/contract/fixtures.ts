@@ -13,6 +13,7 @@ import { installFakeAws } from '../fakes/aws-process.ts'
 import { createRuntimeDir } from '../helpers/runtime-dir.ts'
 import { secretServiceMissing, startSecretService } from '../helpers/secret-service.ts'
 import { installFakeOp } from '../fakes/op.ts'
+import { installFakeGh, type FakeGh } from '../fakes/gh.ts'
 
 export interface VaultFixture {
   start(dir: string): Promise<{ env: Record<string, string | undefined>; stop?: () => Promise<void> }>
@@ -30,6 +31,11 @@ export interface VaultFixture {
   item?(env: Record<string, string | undefined>, name: string): { exid: string; resolves: string }
   /** why the vault's real service cannot run here (a tool `.ci/run` installs is missing), or null */
   missing?(): string | null
+  /**
+   * a vault that provisions elsewhere and cannot read back (github.secrets): the destination to
+   * give as `exid`, and what the far side holds now (the fake service's record), for the round trip
+   */
+  remote?: { exid: string; read(slug: string): string | undefined }
 }
 
 /** vaults that need nothing outside keyrack: just a temp home */
@@ -82,4 +88,14 @@ export const fixtures: Record<string, VaultFixture> = {
       return { env: { PATH: `${op.binDir}:${process.env.PATH}`, ...op.env, ...op.signIn() } }
     },
   },
+  'github.secrets': (() => {
+    let gh: FakeGh | undefined
+    return {
+      start: async (dir) => {
+        gh = installFakeGh(dir)
+        return { env: { PATH: `${gh.binDir}:${process.env.PATH}` } }
+      },
+      remote: { exid: 'acme/widgets', read: (slug) => gh?.secret('acme/widgets', parseSlug(slug).key) },
+    }
+  })(),
 }

@@ -25,7 +25,7 @@ import { relock } from '../../src/sdk/relock.ts'
 import { set } from '../../src/sdk/set.ts'
 import { OwnerSession } from '../../src/sdk/session.ts'
 import { builtinVaults } from '../../src/vaults/index.ts'
-import { canSource, isLockable, isPassthrough, type Vault } from '../../src/vaults/vault.ts'
+import { canSource, isLockable, isPassthrough, isRemote, type Vault } from '../../src/vaults/vault.ts'
 import type { Mech } from '../../src/mechs/mech.ts'
 import { guardedSpawn } from '../fakes/ports.ts'
 import { skipFor } from '../helpers/skips.ts'
@@ -125,16 +125,21 @@ for (const id of builtinVaults.ids) {
         }
         if (isLockable(vault)) await vault.unlock(session)
         fixture!.provide?.(ctx.env, slug, secret)
-        const stored = await vault.set(session, { slug, mech: mech.id, ...(await sourceFor(secret)), until: Date.now() + 600_000 }).catch((e: unknown) => e)
-        // a vault may refuse a secret its tool cannot carry exactly (secret-tool: 8 KiB), storing nothing;
-        // a plain one it must take
-        if (name !== 'PLAIN' && stored instanceof KeyrackSecretInvalidError) return expect(await vault.get(session, { slug, exid: null })).toBeNull()
+        // what the vault holds: read back, or — for one that provisions elsewhere — the far side's record
+        const remote = fixture!.remote
+        const held = async (exid: string | null) => (remote ? (remote.read(slug) ?? null) : await vault.get(session, { slug, exid }))
+        const stored = await vault.set(session, { slug, mech: mech.id, ...(await sourceFor(secret)), ...(remote ? { exid: remote.exid } : {}), until: Date.now() + 600_000 }).catch((e: unknown) => e)
+        // a vault may refuse a secret its tool cannot carry exactly (secret-tool: 8 KiB; gh drops a
+        // trailing newline; GitHub caps secrets at 48 KB), storing nothing; a plain one it must take
+        if (name !== 'PLAIN' && stored instanceof KeyrackSecretInvalidError) return expect(await held(remote?.exid ?? null)).toBeNull()
         if (stored instanceof Error) throw stored
         const { exid } = stored as { exid: string | null }
-        expect(await vault.get(session, { slug, exid })).toBe(secret)
+        expect(await held(exid)).toBe(secret)
+        if (isRemote(vault)) expect(await vault.exists(session, { slug, exid })).toBe(true)
         await vault.del(session, { slug, exid })
         if (isPassthrough(vault)) delete ctx.env[name]
-        expect(await vault.get(session, { slug, exid })).toBeNull()
+        expect(await held(exid)).toBeNull()
+        if (isRemote(vault)) expect(await vault.exists(session, { slug, exid })).toBe(false)
         // a second del of what is gone is not an error
         await vault.del(session, { slug, exid })
       })
@@ -144,7 +149,7 @@ for (const id of builtinVaults.ids) {
       const secret = 'contract-sdk-secret-2\nwith a second line'
       fixture!.provide?.(ctx.env, `acme.test.${slugKey}`, secret)
       const source = fixture?.item ? { exid: fixture.item(ctx.env, 'contract-sdk').exid } : isPassthrough(vault) ? {} : await sourceFor(secret)
-      const result = await set(ctx, { key: slugKey, env: 'test', org: 'acme', vault: id, mech: mech.id, ...source })
+      const result = await set(ctx, { key: slugKey, env: 'test', org: 'acme', vault: id, mech: mech.id, ...source, ...(fixture!.remote ? { exid: fixture!.remote.exid } : {}) })
       expect(result).toMatchObject({ slug: 'acme.test.SDK_KEY', vault: id, mech: mech.id, grade: { protection: vault.protection, duration: mech.duration } })
       expect((await list(ctx)).keys.map((k) => [k.slug, k.vault])).toContainEqual(['acme.test.SDK_KEY', id])
       await del(ctx, { key: slugKey, env: 'test', org: 'acme' })
@@ -159,7 +164,7 @@ for (const id of builtinVaults.ids) {
       const install = installHint(vault.tool)!
       expect(availability.available === false && availability.hint.join('\n')).toContain(install)
       const session = new OwnerSession(bare)
-      const error = await vault.set(session, { slug: 'acme.test.NO_TOOL', mech: mech.id, secret: 'x', exid: 'x', until: Date.now() + 60_000 }).catch((e: unknown) => e)
+      const error = await vault.set(session, { slug: 'acme.test.NO_TOOL', mech: mech.id, secret: 'x', exid: fixture!.remote?.exid ?? 'x', until: Date.now() + 60_000 }).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(KeyrackVaultUnavailableError)
       expect((error as KeyrackVaultUnavailableError).hint.join('\n')).toContain(install)
     })

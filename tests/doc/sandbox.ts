@@ -18,6 +18,7 @@ import { FAKE_OP_PASSWORD, installFakeOp } from '../fakes/op.ts'
 import { BIN, daemonPidsUnder } from '../helpers/harness.ts'
 import { startSecretServiceDetached } from '../helpers/secret-service.ts'
 import type { Command, DocBlock } from './markdown.ts'
+import { installFakeGh } from '../fakes/gh.ts'
 
 /** the passphrase the simulated human types for every identity and ssh key */
 export const PASSPHRASE = 'correct horse battery staple'
@@ -64,6 +65,10 @@ export class DocSandbox {
   private awsFake?: { url: string; stop(): void }
   /** the Secret Service of the `secret-service` fixture, while one runs */
   private secretService: { stop(): void } | undefined
+  /** variables a live fixture sets for every block after it (e.g. GITHUB_API_URL of a fake GitHub) */
+  readonly liveEnv: Record<string, string> = {}
+  /** what cleanup() must stop besides daemons (a fake service's process) */
+  readonly stops: (() => void)[] = []
 
   constructor() {
     writeFileSync(this.passphraseFile, `${PASSPHRASE}\n`, { mode: 0o600 })
@@ -85,6 +90,7 @@ export class DocSandbox {
       AWS_ACCESS_KEY_ID: 'ASIAZDOCTESTZ7EXAMPLE',
       // once the AWS fake runs: the SDKs' and the CLI's standard endpoint settings point at it
       ...(this.awsFake ? awsEndpointEnv(this.awsFake.url) : {}),
+      ...this.liveEnv,
       ...extra,
     }
   }
@@ -198,6 +204,10 @@ export class DocSandbox {
         { prompt: 'Overwrite \\(y/n\\)\\?', send: 'n\r' },
         // the fake op's sign-in (fixture fake-op): the account password, typed into op itself
         { prompt: 'Enter the password for [^\\n]*:', send: `${FAKE_OP_PASSWORD}\r` },
+        // a guided GitHub App set (fake-github): the README's app, its installation, its key file
+        { prompt: "the GitHub App's id[^\\n]*:", send: '4242\r' },
+        { prompt: 'the installation: [^\\n]*:', send: 'acme/widgets\r' },
+        { prompt: "the path to the app's private key[^\\n]*:", send: 'app.private-key.pem\r' },
       ],
     }
     const r = spawnSync('python3', [TERMINAL, JSON.stringify(spec)], { encoding: 'utf8', timeout: (timeoutSeconds + 15) * 1000, maxBuffer: 64 * 1024 * 1024 })
@@ -242,6 +252,7 @@ export class DocSandbox {
   cleanup(): void {
     this.stopDaemons()
     this.awsFake?.stop()
+    for (const stop of this.stops.splice(0)) stop()
     rmSync(this.base, { recursive: true, force: true })
   }
 }
@@ -336,6 +347,34 @@ export const FIXTURES: Record<string, Fixture> = {
   'fake-op': {
     about: `a fake 1Password CLI \`op\` (tests/fakes/op.ts) in ~/.local/bin, signed out (the simulated human types the account password at op's prompt); its item op://Private/xai/credential holds "${FAKE_OP_XAI}"`,
     apply: (box) => void installFakeOp(join(box.home, '.local')).addItem({ vault: 'Private', title: 'xai', fields: { credential: FAKE_OP_XAI } }),
+  },
+  'fake-gh': {
+    about: 'a fake `gh` (tests/fakes/gh.ts) in ~/.local/bin, signed in, that keeps Actions secrets for any repository',
+    apply: (box) => {
+      const { binDir } = installFakeGh(join(box.root, 'fake-gh'))
+      symlinkSync(join(binDir, 'gh'), join(box.home, '.local', 'bin', 'gh'))
+    },
+  },
+  'fake-github': {
+    about:
+      "the README's GitHub App: a loopback GitHub (tests/fakes/github-api.ts, its own process) with app 4242 on acme/widgets, GITHUB_API_URL pointing at it, the app's key in ~/code/my-repo/app.private-key.pem and GITHUB_TOKEN (mech EPHEMERAL_VIA_GITHUB_APP) under env.test of the manifest (live)",
+    snapshot: false,
+    apply: (box) => {
+      const dir = join(box.base, 'fake-github')
+      if (!box.liveEnv.GITHUB_API_URL) {
+        mkdirSync(dir, { recursive: true })
+        const server = Bun.spawn([process.execPath, resolve(import.meta.dir, '..', 'fakes', 'github-api.ts'), dir], { stdio: ['ignore', 'ignore', 'inherit'] })
+        box.stops.push(() => server.kill())
+        const deadline = Date.now() + 20_000
+        while (!existsSync(join(dir, 'fake-github.json')) && Date.now() < deadline) Bun.sleepSync(50)
+        box.liveEnv.GITHUB_API_URL = (JSON.parse(readFileSync(join(dir, 'fake-github.json'), 'utf8')) as { apiUrl: string }).apiUrl
+      }
+      cpSync(join(dir, 'app.private-key.pem'), join(box.repo, 'app.private-key.pem'))
+      const manifest = join(box.repo, '.agent', 'keyrack.yml')
+      const text = readFileSync(manifest, 'utf8')
+      if (!text.includes('EPHEMERAL_VIA_GITHUB_APP'))
+        writeFileSync(manifest, text.replace(/^env\.test:.*\n/m, (line) => `${line.replace(/ \[\]$/, '')}  - key: GITHUB_TOKEN\n    mech: EPHEMERAL_VIA_GITHUB_APP\n`))
+    },
   },
   unlocked: {
     about: "human's keys for env test unlocked in the daemon (live: started for each block)",

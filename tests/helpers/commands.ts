@@ -36,7 +36,7 @@ export async function allCommands(): Promise<CommandEntry[]> {
 /**
  * The shell words of each `keyrack …` invocation in a line of shell: quotes are honoured,
  * `$(…)` is one word, and an invocation ends at a pipe, `;`, `&&`, `||`, a closing `)` or `"`
- * of a command substitution, or a comment. Redirections (`3<file`, `2>/dev/null`) are dropped.
+ * of a command substitution, or a comment. Redirections (`3<file`, `2>/dev/null`, `< file`) are dropped.
  */
 export function keyrackInvocations(text: string): string[][] {
   const found: string[][] = []
@@ -49,9 +49,15 @@ export function keyrackInvocations(text: string): string[][] {
     let i = m.index + m[1]!.length + 'keyrack'.length
     let word = ''
     let inWord = false
+    let redirectTarget = false
     const end = () => {
-      // `3<file`, `2>/dev/null` are redirections; `<org>` is a placeholder the user fills in
-      if (inWord && (!/^\d*[<>]/.test(word) || /^<[\w-]+>$/.test(word))) words.push(word)
+      // `3<file`, `2>/dev/null` are redirections; `<org>` is a placeholder the user fills in;
+      // a bare operator (`< app.json`) takes the next word as its file
+      if (inWord) {
+        if (redirectTarget) redirectTarget = false
+        else if (/^\d*(<|>>?)&?$/.test(word)) redirectTarget = true
+        else if (!/^\d*[<>]/.test(word) || /^<[\w-]+>$/.test(word)) words.push(word)
+      }
       word = ''
       inWord = false
     }

@@ -314,3 +314,28 @@ describe('fast path (Bun.YAML) and full path agree', () => {
     expect(error.line).toBe(3)
   })
 })
+
+describe('GitHub App narrowing on a key (repositories, permission-*)', () => {
+  const yaml = (...entry: string[]) => ['org: acme', 'env.test:', '  - key: GITHUB_TOKEN', '    mech: EPHEMERAL_VIA_GITHUB_APP', ...entry.map((l) => `    ${l}`)].join('\n')
+
+  test('a block list of repositories and permission-<name> fields, read by the fast and the full parser alike', () => {
+    const plain = yaml('repositories:', '  - widgets', '  - gadgets', 'permission-contents: write', 'permission-pull-requests: read')
+    const spec = read(plain).envs.get('test')![0]!
+    expect(spec).toEqual({ key: 'GITHUB_TOKEN', mech: 'EPHEMERAL_VIA_GITHUB_APP', repositories: ['widgets', 'gadgets'], permissions: { contents: 'write', pull_requests: 'read' } })
+    // a flow list goes through the full parser: same answer
+    const flow = read(yaml('repositories: [widgets, gadgets]', 'permission-contents: write', 'permission-pull-requests: read')).envs.get('test')![0]!
+    expect(flow).toEqual(spec)
+    expect(plainKeyCount(plain)).not.toBeNull()
+    expect(read(plain).warnings).toEqual([])
+  })
+
+  test('a permission level other than read/write/admin, or a repository with its owner, is an error at its line', () => {
+    const badLevel = invalid(yaml('permission-contents: everything'))
+    expectAt(badLevel, 5, 26)
+    expect(badLevel.message).toContain('`permission-contents` must be one of read, write, admin')
+    expect(badLevel.message).not.toContain('everything')
+    const withOwner = invalid(yaml('repositories:', '  - acme/widgets'))
+    expectAt(withOwner, 5, 5)
+    expect(withOwner.message).toContain('`repositories` must be a list of repository names')
+  })
+})

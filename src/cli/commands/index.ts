@@ -25,6 +25,7 @@ export const commands: Record<string, Loader> = Object.assign(Object.create(null
   policy: () => load(import('./policy.ts')),
   guard: () => load(import('./guard.ts')),
   completion: () => load(import('./completion.ts')),
+  'git-credential': () => load(import('./git-credential.ts')),
 })
 
 /**

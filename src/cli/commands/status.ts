@@ -18,7 +18,9 @@ export default defineCommand({
         ['SLUG', 'GRADE', 'MECH', 'VAULT', 'EXPIRES', 'IDLE EXPIRES', 'LEFT'],
         result.grants.map((g) => [
           g.slug, `${g.grade.protection},${g.grade.duration}`, g.mech, g.vault,
-          new Date(g.expiresAt).toISOString(), g.idleExpiresAt ? new Date(g.idleExpiresAt).toISOString() : '-', formatRemaining(g.remainingMs),
+          // a renewed key: when the grant ends, and that its key is renewed until then
+          g.renewsUntil ? `${new Date(g.renewsUntil).toISOString()} (renewed)` : new Date(g.expiresAt).toISOString(),
+          g.idleExpiresAt ? new Date(g.idleExpiresAt).toISOString() : '-', formatRemaining(g.remainingMs),
         ]),
       ),
     )

@@ -29,7 +29,8 @@ export default defineCommand({
     // a terminal, when there is one, for keys typed at each unlock (EPHEMERAL_VIA_SESSION)
     const ctx = { ...cliContext(args, passphraseSource(args)), prompt: ttyPrompt() }
     const result = await unlock(ctx, { for: args.for as 'repo' | undefined, key: args.key, env: args.env, org: args.org, duration: args.duration, idle: args.idle })
-    for (const k of result.unlocked) say(`unlocked ${k.slug} (${k.grade.protection},${k.grade.duration}) until ${new Date(k.expiresAt).toISOString()}`)
+    for (const k of result.unlocked)
+      say(`unlocked ${k.slug} (${k.grade.protection},${k.grade.duration}) until ${new Date(k.expiresAt).toISOString()}${k.keyExpiresAt ? ` (its key expires at ${new Date(k.keyExpiresAt).toISOString()}; your daemon renews it until then)` : ''}`)
     for (const s of result.skipped) warn(`${s.key}: ${s.reason}`)
     say(`daemon of owner '${result.owner}' ${result.started ? 'started' : 'running'} (pid ${result.pid})`)
     process.stdout.write(
