@@ -368,6 +368,15 @@ describe('hostile secrets through every command', () => {
     expectRun(run(['exec', '--for', 'repo', '--env', 'prep', '--', 'sh', '-c', lengths]), 0)
     expectRun(run(['exec', '--for', 'repo', '--env', 'test', '--', 'true']), 5, 'NUL_DIRECT')
 
+    // ---- git-credential: git asks for github.com; the manifest lists no GITHUB_TOKEN, so git gets
+    // nothing, and a key git cannot carry (a line break) is refused by name, never printed
+    const ask = 'protocol=https\nhost=github.com\n\n'
+    const silent = run(['git-credential', 'get'], { input: ask })
+    expectRun(silent, 0)
+    expect(silent.stdout).toBe('')
+    expectRun(run(['git-credential', 'get', '--key', 'NL_SECURE', '--env', 'prep'], { input: ask }), 2, 'NL_SECURE is not a token git can use')
+    expectRun(run(['git-credential', 'erase'], { input: ask }), 0)
+
     // ---- the daemon holds only what unlock gave it, and never in its argv
     const status = run(['status'])
     expectRun(status, 0, /up \(pid \d+/)
