@@ -42,6 +42,18 @@ export interface Context {
   /** the vault and mech registries: the only place ids map to adapters */
   vaults: VaultRegistry
   mechs: MechRegistry
+  /**
+   * what the audit log records this operation as (`exec`, `source`, `mcp.keyrack_exec`, with
+   * details); absent, each SDK operation names itself
+   */
+  audit?: AuditTag
+}
+
+export interface AuditTag {
+  command: string
+  details?: Record<string, string | number | boolean | null>
+  /** filled by the daemon lookup: the slugs the daemon itself wrote an audit line for */
+  daemonLogged?: Set<string>
 }
 
 export interface ContextOptions {

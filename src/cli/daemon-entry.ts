@@ -14,5 +14,8 @@ export async function runDaemonCommand(argv: string[]): Promise<void> {
   const { resolveSocketPath } = await import('../daemon/paths.ts')
   const { daemonMain } = await import('../daemon/launch.ts')
   const socketPath = resolveSocketPath({ env: process.env, uid: process.getuid?.() ?? -1, owner })
-  await daemonMain({ owner, socketPath })
+  const { daemonAudit } = await import('../audit/daemon.ts')
+  // the keyrack home as the unlocking command saw it (KEYRACK_HOME or HOME survive the cleaned environment)
+  const { createContext } = await import('../context.ts')
+  await daemonMain({ owner, socketPath, audit: daemonAudit(createContext({ owner, environment: process.env }).home, owner) })
 }

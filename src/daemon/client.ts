@@ -22,7 +22,7 @@ import { LIMITS } from '../domain/limits.ts'
 import { errnoCode, verifySocketDir } from './paths.ts'
 import type { PeerCred } from './peercred.ts'
 import { encodeFrame, LineDecoder, PROTOCOL_VERSION } from './frames.ts'
-import type { GrantInput, Op, Response, ResultOf } from './protocol.ts'
+import type { AuditContext, AuditLine, GrantInput, Op, Response, ResultOf } from './protocol.ts'
 
 export interface ConnectOptions {
   socketPath: string
@@ -51,13 +51,15 @@ export interface DaemonClient {
   ping(): Promise<ResultOf['ping']>
   /** hand grants to the daemon; secrets travel only over this socket */
   put(grants: GrantInput[]): Promise<ResultOf['put']>
-  /** per-slug state, in order; resets each granted slug's idle timer. `timeoutMs` bounds the whole call */
-  get(slugs: string[], options?: { timeoutMs?: number }): Promise<ResultOf['get']>
+  /** per-slug state, in order; resets each granted slug's idle timer. `timeoutMs` bounds the whole call; `audit` says what the daemon logs the get as */
+  get(slugs: string[], options?: { timeoutMs?: number; audit?: AuditContext }): Promise<ResultOf['get']>
   /** every grant without secrets */
   list(): Promise<ResultOf['list']>
   /** drop the given slugs, or all; the daemon exits when none are left */
   relock(slugs?: string[]): Promise<ResultOf['relock']>
   stop(): Promise<ResultOf['stop']>
+  /** a line for the owner's audit log, written by the daemon (its writer while it runs) with the caller it sees */
+  audit(line: AuditLine): Promise<ResultOf['audit']>
   close(): void
 }
 
@@ -213,11 +215,18 @@ export async function connectDaemon(options: ConnectOptions): Promise<ConnectRes
     get: async (slugs, options = {}) => {
       const deadline = Date.now() + (options.timeoutMs ?? Infinity)
       const left = () => Math.max(1, Math.min(requestTimeoutMs, deadline - Date.now()))
-      if (slugs.length <= LIMITS.slugsPerGet) return call('get', { slugs }, left())
+      const audit = options.audit ? { audit: options.audit } : {}
+      if (slugs.length <= LIMITS.slugsPerGet) return call('get', { slugs, ...audit }, left())
       const results: ResultOf['get']['results'] = []
-      for (let i = 0; i < slugs.length; i += LIMITS.slugsPerGet) results.push(...(await call('get', { slugs: slugs.slice(i, i + LIMITS.slugsPerGet) }, left())).results)
-      return { results }
+      let audited = true
+      for (let i = 0; i < slugs.length; i += LIMITS.slugsPerGet) {
+        const batch = await call('get', { slugs: slugs.slice(i, i + LIMITS.slugsPerGet), ...audit }, left())
+        results.push(...batch.results)
+        audited &&= batch.audited === true
+      }
+      return { results, audited }
     },
+    audit: (line) => call('audit', { line }),
     list: () => call('list'),
     relock: (slugs) => call('relock', slugs ? { slugs } : {}),
     stop: () => call('stop'),

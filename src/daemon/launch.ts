@@ -36,6 +36,7 @@ export const DAEMON_ENV_ALLOWLIST = [
   'LANG',
   'KEYRACK_HOME',
   'KEYRACK_SOCK',
+  'KEYRACK_AUDIT_ROTATE_BYTES',
 ] as const
 
 /**
@@ -226,6 +227,8 @@ export interface DaemonMainOptions
   uid?: number
   /** call process.exit when the server closes; default true (the hidden subcommand wants that) */
   exit?: boolean
+  /** where the daemon writes its audit lines (src/cli/daemon-entry.ts wires the owner's log) */
+  audit?: DaemonServerOptions['audit']
 }
 
 /**
@@ -251,6 +254,7 @@ export async function daemonMain(options: DaemonMainOptions): Promise<{ reason: 
       watchIntervalMs: options.watchIntervalMs,
       sessionCheckMs: options.sessionCheckMs,
       connectionIdleMs: options.connectionIdleMs,
+      audit: options.audit,
     })
   } catch (error) {
     const message = error instanceof KeyrackError ? error.message : 'the keyrack daemon failed to start'
@@ -265,6 +269,7 @@ export async function daemonMain(options: DaemonMainOptions): Promise<{ reason: 
   writeSync(1, 'ready\n')
   releaseStdio()
   const reason = await server.closed
+  options.audit?.stop?.()
   for (const signal of signals) process.off(signal, onSignal)
   if (options.exit !== false) process.exit(0)
   return { reason, hardening }

@@ -12,6 +12,15 @@ import type { Grant } from '../domain/grant.ts'
 import { LIMITS } from '../domain/limits.ts'
 import { resolveSocketPath, verifySocketDir } from './paths.ts'
 import type { GrantInput } from './protocol.ts'
+import { findWorksite } from '../manifests/worksite.ts'
+
+function worksiteOf(ctx: Context): string | null {
+  try {
+    return findWorksite(ctx.cwd, ctx.env) ?? ctx.cwd
+  } catch {
+    return ctx.cwd
+  }
+}
 
 export type DaemonAnswer = { state: 'granted'; grant: Grant } | { state: 'expired' } | { state: 'missing' }
 
@@ -53,7 +62,10 @@ export async function lookupDaemon(ctx: Context, slugs: string[], warnings: stri
     const connection = await connectDaemon({ socketPath, connectTimeoutMs: DAEMON_ANSWER_MS, requestTimeoutMs: DAEMON_ANSWER_MS })
     if (!connection.ok) return answers
     try {
-      const { results } = await connection.client.get(asked, { timeoutMs: Math.max(1, deadline - Date.now()) })
+      // the daemon writes the audit line for what it hands out, with the caller it sees (peer credentials)
+      const audit = ctx.audit?.daemonLogged ? { command: ctx.audit.command, worksite: worksiteOf(ctx), env: null, ...(ctx.audit.details ? { details: ctx.audit.details } : {}) } : undefined
+      const { results, audited } = await connection.client.get(asked, { timeoutMs: Math.max(1, deadline - Date.now()), ...(audit ? { audit } : {}) })
+      if (audited) for (const r of results) if (r.state === 'granted') ctx.audit?.daemonLogged?.add(r.slug)
       for (const r of results) {
         if (r.state === 'granted') answers.set(r.slug, { state: 'granted', grant: { ...r.grant, expiresAt: r.expiresAt } })
         else answers.set(r.slug, { state: r.state })

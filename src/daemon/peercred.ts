@@ -49,15 +49,18 @@ export function peerCred(fd: number, lib: ReturnType<typeof libc> = libc()): Pee
 }
 
 /**
- * The peer uid of a Bun socket, or undefined when it cannot be determined
- * (no fd exposed, syscall failed). Callers treat undefined as "not us".
+ * The peer's credentials for a Bun socket (the uid, and on Linux the pid the audit log names), or
+ * undefined when they cannot be determined (no fd exposed, syscall failed). Callers treat undefined as "not us".
  */
-export function peerUidOf(socket: unknown, lookup: (fd: number) => PeerCred = peerCred): number | undefined {
+export function peerOf(socket: unknown, lookup: (fd: number) => PeerCred = peerCred): PeerCred | undefined {
   const fd = socketFd(socket)
   if (fd === undefined) return undefined
   try {
-    return lookup(fd).uid
+    return lookup(fd)
   } catch {
     return undefined
   }
 }
+
+/** the peer uid of a Bun socket, or undefined when it cannot be determined (see peerOf) */
+export const peerUidOf = (socket: unknown, lookup: (fd: number) => PeerCred = peerCred): number | undefined => peerOf(socket, lookup)?.uid

@@ -21,7 +21,7 @@ import { secretProblem } from '../domain/secret.ts'
 import { PROTOCOL_VERSION } from './frames.ts'
 
 export { encodeFrame, LineDecoder, MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from './frames.ts'
-export const OPS = ['ping', 'put', 'get', 'list', 'relock', 'stop'] as const
+export const OPS = ['ping', 'put', 'get', 'list', 'relock', 'stop', 'audit'] as const
 export type Op = (typeof OPS)[number]
 
 const Id = v.union([v.pipe(v.string(), v.maxLength(64)), v.pipe(v.number(), v.safeInteger(), v.minValue(0))])
@@ -74,15 +74,37 @@ const GrantInputSchema = v.object({
 })
 export type GrantInput = v.InferOutput<typeof GrantInputSchema>
 
+/**
+ * Who is asking, for the daemon's audit line (the caller's process chain the daemon reads itself,
+ * from the kernel's peer credentials: a client cannot name someone else)
+ */
+const AuditContextSchema = v.object({
+  command: v.pipe(v.string(), v.minLength(1), v.maxLength(64), v.regex(/^[A-Za-z0-9_.:-]+$/)),
+  worksite: v.nullable(v.pipe(v.string(), v.maxLength(4096))),
+  env: v.nullable(v.pipe(v.string(), v.maxLength(64))),
+  details: v.optional(v.pipe(v.record(v.pipe(v.string(), v.maxLength(64)), v.nullable(v.union([v.pipe(v.string(), v.maxLength(256)), v.number(), v.boolean()]))), v.check((r) => Object.keys(r).length <= 16))),
+})
+export type AuditContext = v.InferOutput<typeof AuditContextSchema>
+
+/** a line a command decided (a refusal, a set, an unlock) for the daemon to write while it is the log's writer */
+const AuditLineSchema = v.object({
+  ...AuditContextSchema.entries,
+  slugs: v.pipe(v.array(v.pipe(v.string(), v.maxLength(256))), v.maxLength(1000)),
+  outcome: v.picklist(['granted', 'refused', 'ok', 'error']),
+  reason: v.nullable(v.pipe(v.string(), v.maxLength(4096))),
+})
+export type AuditLine = v.InferOutput<typeof AuditLineSchema>
+
 const base = { v: v.literal(PROTOCOL_VERSION), id: Id }
 const RequestSchema = v.variant('op', [
   v.object({ ...base, op: v.literal('ping') }),
   v.object({ ...base, op: v.literal('put'), grants: v.pipe(v.array(GrantInputSchema), v.minLength(1), v.maxLength(LIMITS.keysPerUnlock)) }),
-  v.object({ ...base, op: v.literal('get'), slugs: Slugs }),
+  v.object({ ...base, op: v.literal('get'), slugs: Slugs, audit: v.optional(AuditContextSchema) }),
   v.object({ ...base, op: v.literal('list') }),
   /** no slugs: relock everything; the CLI turns --env/--key filters into a slug list via `list` */
   v.object({ ...base, op: v.literal('relock'), slugs: v.optional(Slugs) }),
   v.object({ ...base, op: v.literal('stop') }),
+  v.object({ ...base, op: v.literal('audit'), line: AuditLineSchema }),
 ])
 export type Request = v.InferOutput<typeof RequestSchema>
 export type RequestOf<O extends Op> = Extract<Request, { op: O }>
@@ -107,6 +129,8 @@ export type SlugState =
 export interface GetResult {
   /** one entry per requested slug, in request order */
   results: SlugState[]
+  /** the daemon wrote the audit line for the granted slugs (the request carried `audit`) */
+  audited?: boolean
 }
 /** what `list` shows: never a secret */
 export interface GrantSummary {
@@ -134,7 +158,11 @@ export interface RelockResult {
 export interface StopResult {
   stopping: true
 }
+export interface AuditResult {
+  seq: number
+}
 export interface ResultOf {
+  audit: AuditResult
   ping: PingResult
   put: PutResult
   get: GetResult

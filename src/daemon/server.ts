@@ -37,7 +37,7 @@ import { KeyrackError } from '../domain/errors.ts'
 import { GrantStore } from './grant-store.ts'
 import { errnoCode } from './paths.ts'
 import { DAEMON_BUDGET } from '../domain/limits.ts'
-import { peerUidOf, type PeerCred } from './peercred.ts'
+import { peerOf, type PeerCred } from './peercred.ts'
 import { remintWithMechs, Renewer, type Remint } from './renew.ts'
 import {
   encodeFrame,
@@ -46,6 +46,8 @@ import {
   MAX_MESSAGE_BYTES,
   okResponse,
   parseRequest,
+  type AuditContext,
+  type AuditLine,
   type Request,
   type Response,
 } from './protocol.ts'
@@ -99,6 +101,21 @@ export interface DaemonServerOptions {
   env?: Readonly<Record<string, string | undefined>>
   /** mints a renewable key again (renew.ts); default: its mech from the built-in registry, loaded on first use */
   remint?: Remint
+  /**
+   * the audit log: called before a `get` is answered with secrets
+   * (if it throws, the answer is an error and no secret leaves), and when another user's process
+   * connects and is dropped
+   */
+  audit?: DaemonAudit
+}
+
+export interface DaemonAudit {
+  served(event: { peerPid: number | undefined; slugs: string[]; context: AuditContext }): void
+  /** a line a command decided; returns its seq */
+  line(event: { peerPid: number | undefined; line: AuditLine }): number
+  refusedPeer(event: { peerPid: number | undefined; peerUid: number | undefined }): void
+  /** the daemon is closing: give up the writer role */
+  stop?(): void
 }
 
 export type DaemonBudget = { [K in keyof typeof DAEMON_BUDGET]: number }
@@ -115,6 +132,8 @@ export interface DaemonServer {
 }
 
 interface Connection {
+  /** the peer's pid as the kernel recorded it at connect (Linux), for the audit log */
+  peerPid: number | undefined
   decoder: LineDecoder
   /** closes the connection after connectionIdleMs without traffic */
   idleTimer: Timer
@@ -213,7 +232,7 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
     for (const fn of conn.afterFlush.splice(0)) fn()
   }
 
-  const handle = (request: Request): { result: unknown; then?: CloseReason } => {
+  const handle = (request: Request, conn: Connection): { result: unknown; then?: CloseReason } => {
     switch (request.op) {
       case 'ping':
         return { result: { pid: process.pid, owner, uid, startedAt } }
@@ -222,8 +241,17 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
         if (stored > 0) emptySince = undefined
         return { result: { stored } }
       }
-      case 'get':
-        return { result: { results: store.get(request.slugs) } }
+      case 'get': {
+        const results = store.get(request.slugs)
+        const granted = results.filter((r) => r.state === 'granted').map((r) => r.slug)
+        // every secret that leaves is logged, before it is sent (a log that cannot be written means no
+        // answer); a client that says nothing about itself is logged as a bare daemon get
+        if (options.audit && granted.length > 0) {
+          options.audit.served({ peerPid: conn.peerPid, slugs: granted, context: request.audit ?? { command: 'daemon.get', worksite: null, env: null } })
+          return { result: { results, audited: true } }
+        }
+        return { result: { results } }
+      }
       case 'list':
         return { result: { grants: store.list() } }
       case 'relock': {
@@ -233,6 +261,9 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
       }
       case 'stop':
         return { result: { stopping: true }, then: 'stop' }
+      case 'audit':
+        if (!options.audit) throw new Error('no audit log')
+        return { result: { seq: options.audit.line({ peerPid: conn.peerPid, line: request.line }) } }
     }
   }
 
@@ -265,7 +296,7 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
   const answer = (socket: Socket<undefined>, conn: Connection, request: Request): void => {
     let outcome
     try {
-      outcome = handle(request)
+      outcome = handle(request, conn)
     } catch {
       send(socket, conn, errorResponse(request.id, 'internal', 'internal error'))
       return
@@ -289,7 +320,14 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
         open(socket) {
           // the enforced boundary: only our own uid may talk to us, whatever the file modes say
           // fails closed: a lookup that fails gives undefined, which is not our uid
-          if (closing || peerUidOf(socket, options.peerCred) !== uid) {
+          const peer = peerOf(socket, options.peerCred)
+          if (closing || peer?.uid !== uid) {
+            if (!closing && peer?.uid !== undefined)
+              try {
+                options.audit?.refusedPeer({ peerPid: peer.pid, peerUid: peer.uid })
+              } catch {
+                // the connection is dropped whether or not the line could be written
+              }
             socket.terminate()
             return
           }
@@ -300,7 +338,7 @@ export async function startDaemonServer(options: DaemonServerOptions): Promise<D
           }
           // our own timer rather than socket.timeout(): uSockets rounds timeouts to 4 s ticks
           const idleTimer = setTimeout(() => socket.end(), connectionIdleMs)
-          connections.set(socket, { decoder: new LineDecoder(maxMessageBytes), idleTimer, ended: false, outbox: [], outboxBytes: 0, afterFlush: [], waiting: false, queued: [] })
+          connections.set(socket, { peerPid: peer.pid, decoder: new LineDecoder(maxMessageBytes), idleTimer, ended: false, outbox: [], outboxBytes: 0, afterFlush: [], waiting: false, queued: [] })
         },
         data(socket, data) {
           const conn = connections.get(socket)
@@ -462,3 +500,4 @@ function runtimeDirOf(socketPath: string, env: Readonly<Record<string, string | 
   const prefix = dir.endsWith('/') ? dir : `${dir}/`
   return socketPath.startsWith(prefix) ? dir : undefined
 }
+

@@ -19,6 +19,7 @@ export const EXIT_CODES = {
   identity: 8, // wrong passphrase, no identity matched, not initialized
   environment: 9, // the machine: an unsafe keyrack home or socket directory, a full disk, an unwritable file
   policy: 10, // refused by the owner's agent policy (host manifest `policy:`), e.g. --no-redact under `redact: always`
+  auditTampered: 11, // `keyrack audit --verify`: the audit log is not the one keyrack wrote (edited, reordered, cut)
   commandNotExecutable: 126, // exec: the command exists but cannot run (as a shell says)
   commandNotFound: 127, // exec: no such command (as a shell says)
 } as const
@@ -158,6 +159,13 @@ export class KeyrackKeyBlockedError extends KeyrackError {
 export class KeyrackPolicyError extends KeyrackError {
   constructor(message: string, hint: string[] = []) {
     super(message, { hint, exit: 'policy' })
+  }
+}
+
+/** `keyrack audit --verify` found the audit log changed since keyrack wrote it */
+export class KeyrackAuditTamperedError extends KeyrackError {
+  constructor(message: string, hint: string[] = []) {
+    super(message, { hint, exit: 'auditTampered' })
   }
 }
 

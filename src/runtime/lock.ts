@@ -13,7 +13,8 @@ import { randomHex } from './random.ts'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-function isRunning(pid: number): boolean {
+/** a process with this pid exists (ours or, EPERM, someone else's) */
+export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
@@ -42,7 +43,7 @@ function tryAcquire(path: string): boolean {
   return true
 }
 
-function holderPid(path: string): { pid: number | null; ino: number } | null {
+export function holderPid(path: string): { pid: number | null; ino: number } | null {
   let bytes: Buffer | null
   let ino: number
   try {

@@ -11,6 +11,7 @@ import { withLock } from '../runtime/lock.ts'
 import { existsSync } from 'node:fs'
 import { isLockable } from '../vaults/vault.ts'
 import { OwnerSession } from './session.ts'
+import { audited } from './audit.ts'
 
 export interface DelInput {
   key: string
@@ -19,6 +20,10 @@ export interface DelInput {
 }
 
 export async function del(ctx: Context, input: DelInput): Promise<{ slug: string; vault: string; kept?: string }> {
+  return audited(ctx, 'del', { env: input.env, slugs: [input.key] }, () => delOnce(ctx, input), (result) => ({ env: input.env, slugs: [result.slug], outcome: 'ok', details: { vault: result.vault, ...(result.kept ? { kept: true } : {}) } }))
+}
+
+async function delOnce(ctx: Context, input: DelInput): Promise<{ slug: string; vault: string; kept?: string }> {
   const key = assertKey(input.key)
   const env = assertEnv(input.env)
   const worksite = findWorksite(ctx.cwd, ctx.env)

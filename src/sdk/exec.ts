@@ -7,6 +7,7 @@
  * common encodings with `[keyrack:KEY]` before it reaches this process's own stdout/stderr (or
  * the sinks given). Each stream keeps its order; the child no longer sees a terminal on them.
  */
+import { basename } from 'node:path'
 import type { Context } from '../context.ts'
 import { agentFromChain, agentFromEnv } from '../domain/agents.ts'
 import { KeyrackCommandError, KeyrackUsageError } from '../domain/errors.ts'
@@ -60,7 +61,9 @@ export async function exec(ctx: Context, input: ExecInput): Promise<ExecResult> 
   if (!file) throw new KeyrackUsageError('no command to run', ['put it after `--`: `keyrack exec --for repo --env test -- npm test`'])
   // the owner's rule first: a refused --no-redact fetches no key
   const decision = decideRedaction(ctx, input.redact)
-  const result = await get(ctx, input)
+  // the audit line says exec, the program's name (never its arguments) and whether output is redacted
+  const tag = { command: ctx.audit?.command ?? 'exec', details: { ...ctx.audit?.details, program: basename(file), redacted: decision.redact, redaction: decision.because } }
+  const result = await get({ ...ctx, audit: tag }, input)
   const env: Record<string, string> = {}
   for (const [name, v] of Object.entries(ctx.env)) if (v !== undefined) env[name] = v
   if (input.strictEnv) {

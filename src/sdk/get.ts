@@ -20,6 +20,7 @@ import { KeyrackKeysUnavailableError } from './errors.ts'
 import { hasRhachetKeyrack } from '../import/rhachet-paths.ts'
 import { resolveTargets, type Target } from './targets.ts'
 import { daemonSource, resolveChain, type Resolved, type Source } from './sources.ts'
+import { audited } from './audit.ts'
 
 export type { KeyReport, KeyState } from '../domain/report.ts'
 
@@ -62,6 +63,25 @@ export interface GetResult {
 }
 
 export async function get(ctx: Context, input: GetInput): Promise<GetResult> {
+  // CI mode reads only the environment and touches no file: nothing to log
+  if (input.ci) return getOnce(ctx, input)
+  // every get is in the audit log: the slugs handed out, or why not. What the daemon hands out it
+  // logs itself (with the caller it sees); this process adds a line only for the rest
+  const tag = { command: ctx.audit?.command ?? 'get', ...(ctx.audit?.details ? { details: ctx.audit.details } : {}), daemonLogged: new Set<string>() }
+  const tagged: Context = { ...ctx, audit: tag }
+  return audited(tagged, 'get', { env: input.env ?? null, slugs: input.key ? [input.key] : [] }, () => getOnce(tagged, input), (result) => {
+    const slugs = result.grants.map((g) => g.slug)
+    if (slugs.length > 0 && slugs.length === result.report.length && slugs.every((s) => tag.daemonLogged.has(s))) return null
+    return {
+      env: result.env,
+      slugs,
+      outcome: slugs.length > 0 ? 'granted' : 'ok',
+      ...(slugs.length < result.report.length ? { details: { ...tag.details, withheld: result.report.length - slugs.length } } : {}),
+    }
+  })
+}
+
+async function getOnce(ctx: Context, input: GetInput): Promise<GetResult> {
   const target = resolveTargets(ctx, input)
   if (!input.unlock || input.ci) return getTarget(ctx, target, input)
   // get-or-unlock: every look is a robot's (no passphrase), so nothing is read around the daemon

@@ -12,6 +12,7 @@ import { assertEnv, assertKey, ENV_ALL, parseSlug } from '../domain/names.ts'
 import { daemonSocketPath } from '../daemon/owner.ts'
 import { isLockable, type HeldKey, type LockableVault } from '../vaults/vault.ts'
 import { OwnerSession } from './session.ts'
+import { audited } from './audit.ts'
 
 export interface RelockInput {
   key?: string
@@ -29,6 +30,12 @@ export interface RelockResult {
 }
 
 export async function relock(ctx: Context, input: RelockInput = {}): Promise<RelockResult> {
+  return audited(ctx, 'relock', { env: input.env ?? null, slugs: input.key ? [input.key] : [] }, () => relockOnce(ctx, input), (result) =>
+    result.running ? { env: input.env ?? null, slugs: input.key ? [input.key] : [], outcome: 'ok', details: { removed: result.removed, remaining: result.remaining } } : null,
+  )
+}
+
+async function relockOnce(ctx: Context, input: RelockInput = {}): Promise<RelockResult> {
   const key = input.key ? assertKey(input.key) : undefined
   const env = input.env ? assertEnv(input.env) : undefined
   const { connectDaemon } = await import('../daemon/client.ts')
@@ -53,7 +60,8 @@ export async function relock(ctx: Context, input: RelockInput = {}): Promise<Rel
     const held = new Map<string, HeldKey[]>()
     const tracked = grants.filter((g) => sessionVaults.has(g.vault))
     if (tracked.length > 0) {
-      const { results } = await client.get(tracked.map((g) => g.slug))
+      // the daemon logs what it hands out: say these keys are read by relock, to end their sign-ins
+      const { results } = await client.get(tracked.map((g) => g.slug), { audit: { command: 'relock', worksite: null, env: input.env ?? null, details: { purpose: 'end-sign-in' } } })
       for (const r of results) if (r.state === 'granted') held.set(r.grant.vault, [...(held.get(r.grant.vault) ?? []), { slug: r.slug, secret: r.grant.key.secret }])
     }
     const { removed, remaining } = await client.relock(slugs)

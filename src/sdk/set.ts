@@ -26,6 +26,7 @@ import { gradeOf, toGrant } from './grant.ts'
 import { OwnerSession } from './session.ts'
 import { DEFAULT_DURATION, SUDO_DURATION } from './unlock.ts'
 import { parseDuration } from '../domain/duration.ts'
+import { audited } from './audit.ts'
 
 export interface SetInput {
   key: string
@@ -126,6 +127,15 @@ export async function resolveSetPlan(ctx: Context, input: Omit<SetInput, 'secret
 }
 
 export async function set(ctx: Context, input: SetInput): Promise<SetResult> {
+  return audited(ctx, 'set', { env: input.env ?? null, slugs: input.key ? [input.key] : [] }, () => setOnce(ctx, input), (result) => ({
+    env: input.env ?? null,
+    slugs: [result.slug],
+    outcome: 'ok',
+    details: { vault: result.vault, mech: result.mech },
+  }))
+}
+
+async function setOnce(ctx: Context, input: SetInput): Promise<SetResult> {
   const { key, env, slug, spec, vault, mech, grade, needs, notAllowlisted } = await resolveSetPlan(ctx, input)
   const warnings: string[] = []
   const given: Pick<VaultSetInput, 'secret' | 'exid'> = {}

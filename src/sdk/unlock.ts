@@ -31,6 +31,7 @@ import type { GetInput } from './get.ts'
 import { resolveTargets, type Target } from './targets.ts'
 import { gradeOf, mint } from './grant.ts'
 import { OwnerSession } from './session.ts'
+import { audited } from './audit.ts'
 
 /** the daemon holds keys in memory only, per user and owner, for a TTL: encrypted-equivalent, ephemeral */
 export const DAEMON_GRADE: Grade = { protection: 'encrypted', duration: 'ephemeral' }
@@ -84,6 +85,15 @@ export async function unlock(ctx: Context, input: UnlockInput): Promise<UnlockRe
 
 /** unlocks keys already resolved against the repo manifest (`get --unlock` resolves them once) */
 export async function unlockTarget(ctx: Context, target: Target, input: { duration?: string; idle?: string }): Promise<UnlockResult> {
+  return audited(ctx, 'unlock', { env: target.env, slugs: target.keys.map((k) => k.slugs[0]!) }, () => unlockTargetOnce(ctx, target, input), (result) => ({
+    env: target.env,
+    slugs: result.unlocked.map((u) => u.slug),
+    outcome: 'ok',
+    details: { skipped: result.skipped.length, daemonPid: result.pid },
+  }))
+}
+
+async function unlockTargetOnce(ctx: Context, target: Target, input: { duration?: string; idle?: string }): Promise<UnlockResult> {
   if (target.keys.length === 0 && target.manifest) throw nothingAllowlisted(target.manifest.file, target.env)
   assertUnlockSize(target.env, target.keys.length)
   const durationMs = parseDuration(input.duration ?? (target.env === ENV_SUDO ? SUDO_DURATION : DEFAULT_DURATION))

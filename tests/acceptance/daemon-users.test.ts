@@ -183,6 +183,11 @@ describe('a second OS user', () => {
     // the daemon is unharmed and still ours
     expect(isAlive(pid)).toBe(true)
     expect(box.run(['get', '--key', 'ALPHA', '--env', 'test', '--output', 'value']).stdout).toBe(`${planted}\n`)
+    // and the refused connections are in the owner's audit log, with the other user's uid
+    const refused = JSON.parse(box.run(['audit', '--json']).stdout).filter((e: { command: string }) => e.command === 'daemon.connect')
+    expect(refused.length).toBeGreaterThanOrEqual(1)
+    expect(refused[0]).toMatchObject({ via: 'daemon', outcome: 'refused', caller: { uid: other.uid } })
+    expect(refused[0].reason).toContain(`uid ${other.uid}`)
     box.run(['relock'])
     expect(await waitFor(() => daemonPidsUnder(box.dir).length === 0, 5000)).toBe(true)
   }, 30_000)

@@ -33,10 +33,11 @@ function expectError(r: RunResult, code: number, error: string | RegExp, hint?: 
   }
 }
 
+/** every file's bytes, but the audit log's (a refusal is recorded there: that is the one change expected) */
 const snapshot = (dir: string): Record<string, string> =>
   Object.fromEntries(
     readdirSync(dir, { recursive: true, withFileTypes: true })
-      .filter((d) => d.isFile())
+      .filter((d) => d.isFile() && !/^audit\./.test(d.name))
       .map((d) => [join(d.parentPath, d.name), readFileSync(join(d.parentPath, d.name)).toString('base64')]),
   )
 
@@ -113,6 +114,8 @@ describe('init with a passphrase-protected age identity', () => {
     const set = sb.run(['set', '--key', 'B_KEY', '--env', 'test', '--vault', 'os.secure', '--mech', 'PERMANENT_VIA_REPLICA', '--secret-stdin', '--passphrase-fd', '3'], { ...wrong, input: 'b-secret' })
     expectError(set, 8, /wrong passphrase for the identity of owner 'human'/)
     expect(snapshot(home)).toEqual(before)
+    const refused = JSON.parse(sb.run(['audit', '--json']).stdout).at(-1)
+    expect(refused).toMatchObject({ command: 'set', outcome: 'refused', slugs: ['B_KEY'] })
   })
 
   test('list with no passphrase input and no TTY: locked with a hint, not a hang', async () => {

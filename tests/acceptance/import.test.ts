@@ -47,7 +47,7 @@ function rhachetSandbox(name: string): Sandbox {
 /** sha-256 of every file rhachet wrote (everything under ~/.rhachet/keyrack that is not keyrack's) */
 function rhachetFiles(box: Sandbox): Record<string, string> {
   const root = join(box.home, '.rhachet', 'keyrack')
-  const ours = /^(host\..*\.yml\.age|inventory\..*\.json|owner\..*\.json|identity\..*|direct\..*\.json|secure\/.*|\.lock\..*|release-check\.json)$/
+  const ours = /^(host\..*\.yml\.age|inventory\..*\.json|owner\..*\.json|identity\..*|direct\..*\.json|secure\/.*|\.lock\..*|release-check\.json|audit\..*)$/
   const out: Record<string, string> = {}
   for (const file of box.files(root)) {
     const name = relative(root, file)

@@ -167,6 +167,8 @@ describe.skipIf(!hasTools)('two owners, one machine', () => {
       policy: ['policy'],
       guard: ['guard', 'check'],
       'git-credential': ['git-credential', 'get'],
+      audit: ['audit'],
+      mcp: ['mcp'],
     }
     expect(Object.keys(everyCommand).sort()).toEqual(Object.keys(commands).filter((c) => c !== 'completion').sort())
     const before = box.files(box.keyrackHome).sort()

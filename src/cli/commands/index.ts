@@ -24,6 +24,8 @@ export const commands: Record<string, Loader> = Object.assign(Object.create(null
   import: () => load(import('./import.ts')),
   policy: () => load(import('./policy.ts')),
   guard: () => load(import('./guard.ts')),
+  audit: () => load(import('./audit.ts')),
+  mcp: () => load(import('./mcp.ts')),
   completion: () => load(import('./completion.ts')),
   'git-credential': () => load(import('./git-credential.ts')),
 })

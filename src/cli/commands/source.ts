@@ -21,7 +21,7 @@ export default defineCommand({
   },
   run: action(async (args) => {
     if (args.strict && args.lenient) throw new KeyrackUsageError('choose `--strict` or `--lenient`, not both', ['drop one of them'])
-    const ctx = cliContext(args)
+    const ctx = { ...cliContext(args), audit: { command: 'source' } }
     const result = await get(ctx, { for: args.key ? undefined : 'repo', key: args.key, env: args.env, org: args.org, ci: isCiMode(args), lenient: args.lenient === true, withCredentials: args['with-credentials'] === true })
     // the same emitter as `get --output exports`: on GitHub Actions, the masks as shell code first
     await emitGetResult(ctx.env, result, 'exports', { forRepo: !args.key })
