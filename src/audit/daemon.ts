@@ -12,8 +12,9 @@
 import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
 import type { AuditContext } from '../daemon/protocol.ts'
 import type { DaemonAudit } from '../daemon/server.ts'
+import { withLockSync } from '../runtime/lock.ts'
 import { processChain } from '../runtime/process-chain.ts'
-import { AUDIT_VERSION, auditFiles, GENESIS, lastLine, lastLineOfFile, lineHash, rotate, seqOf, withLockSync, writeHead, type AuditEntry, type AuditFiles, type AuditInput } from './log.ts'
+import { AUDIT_VERSION, auditFiles, GENESIS, lastLine, lastLineOfFile, lineHash, rotate, seqOf, writeHead, type AuditEntry, type AuditFiles, type AuditInput } from './log.ts'
 
 const DEFAULT_ROTATE_BYTES = 4 * 1024 * 1024
 

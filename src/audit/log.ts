@@ -14,10 +14,9 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js'
-import { closeSync, constants, existsSync, fstatSync, linkSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { holderPid, isRunning } from '../runtime/lock.ts'
-import { randomHex } from '../runtime/random.ts'
+import { withLockSync } from '../runtime/lock.ts'
 import type { ChainLink } from '../runtime/process-chain.ts'
 
 export const AUDIT_VERSION = 1
@@ -115,43 +114,6 @@ export function appendAudit(files: AuditFiles, input: AuditInput, options: { now
   })
 }
 
-/**
- * The audit lock: an O_EXCL lock file holding the holder's pid, as runtime/lock.ts, but waited for
- * synchronously (a holder keeps it for a fraction of a millisecond). A lock whose holder is gone
- * is moved aside and removed only if it is still the same file, so two waiters never remove a
- * fresh one.
- */
-export function withLockSync<T>(path: string, fn: () => T, timeoutMs = 10_000): T {
-  const started = Date.now()
-  const nap = new Int32Array(new SharedArrayBuffer(4))
-  for (;;) {
-    try {
-      const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
-      writeSync(fd, String(process.pid))
-      closeSync(fd)
-      break
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    }
-    const holder = holderPid(path)
-    if (holder && holder.pid !== null && !isRunning(holder.pid)) {
-      const aside = `${path}.stale-${process.pid}-${randomHex(4)}`
-      try {
-        renameSync(path, aside)
-        if (statSync(aside).ino !== holder.ino) linkSync(aside, path)
-        unlinkSync(aside)
-      } catch {}
-      continue
-    }
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for the audit lock ${path}`)
-    Atomics.wait(nap, 0, 0, 2)
-  }
-  try {
-    return fn()
-  } finally {
-    rmSync(path, { force: true })
-  }
-}
 
 export function rotate(files: AuditFiles): void {
   rmSync(files.rotated(KEEP_ROTATED), { force: true })

@@ -43,7 +43,7 @@ function tryAcquire(path: string): boolean {
   return true
 }
 
-export function holderPid(path: string): { pid: number | null; ino: number } | null {
+function holderPid(path: string): { pid: number | null; ino: number } | null {
   let bytes: Buffer | null
   let ino: number
   try {
@@ -83,34 +83,53 @@ function breakStaleLock(path: string, staleIno: number): void {
   removeFileIfExists(aside)
 }
 
+/** one wait step's judgement of the lock's holder: break a dead holder's lock, time out on a live one */
+function judgeHolder(path: string, state: { started: number; emptySince: number | null }, timeoutMs: number): void {
+  const holder = holderPid(path)
+  if (holder === null) return // released meanwhile
+  const { pid, ino } = holder
+  if (pid !== null && !isRunning(pid)) return breakStaleLock(path, ino) // the holder died without releasing
+  if (pid === null) {
+    // a holder between create and write leaves the file empty for an instant; only a lock that
+    // stays empty is stale
+    state.emptySince ??= Date.now()
+    if (Date.now() - state.emptySince > 2_000) breakStaleLock(path, ino)
+  } else state.emptySince = null
+  if (Date.now() - state.started > timeoutMs)
+    throw new KeyrackVaultError(`timed out waiting for the lock ${path} (held by pid ${pid})`, [
+      `if no keyrack process is running, remove it: \`rm ${path}\``,
+    ])
+}
+
 export async function withLock<T>(path: string, fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
   ensurePrivateDir(dirname(path))
-  const started = Date.now()
+  const state: { started: number; emptySince: number | null } = { started: Date.now(), emptySince: null }
   let wait = 5
-  let emptySince: number | null = null
   while (!tryAcquire(path)) {
-    const holder = holderPid(path)
-    if (holder === null) continue // released meanwhile
-    const { pid, ino } = holder
-    if (pid !== null && !isRunning(pid)) {
-      breakStaleLock(path, ino) // the holder died without releasing
-      continue
-    }
-    if (pid === null) {
-      // a holder between create and write leaves the file empty for an instant; only a lock that
-      // stays empty is stale
-      emptySince ??= Date.now()
-      if (Date.now() - emptySince > 2_000) breakStaleLock(path, ino)
-    } else emptySince = null
-    if (Date.now() - started > timeoutMs)
-      throw new KeyrackVaultError(`timed out waiting for the lock ${path} (held by pid ${pid})`, [
-        `if no keyrack process is running, remove it: \`rm ${path}\``,
-      ])
+    judgeHolder(path, state, timeoutMs)
     await sleep(wait + Math.random() * wait)
     wait = Math.min(wait * 2, 100)
   }
   try {
     return await fn()
+  } finally {
+    removeFileIfExists(path)
+  }
+}
+
+/**
+ * withLock waited for synchronously, for a lock held a fraction of a millisecond (the audit
+ * log's: its append must not cost `get` an event-loop turn)
+ */
+export function withLockSync<T>(path: string, fn: () => T, timeoutMs = 10_000): T {
+  const state: { started: number; emptySince: number | null } = { started: Date.now(), emptySince: null }
+  const nap = new Int32Array(new SharedArrayBuffer(4))
+  while (!tryAcquire(path)) {
+    judgeHolder(path, state, timeoutMs)
+    Atomics.wait(nap, 0, 0, 2)
+  }
+  try {
+    return fn()
   } finally {
     removeFileIfExists(path)
   }

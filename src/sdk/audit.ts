@@ -4,7 +4,7 @@
  * refusal are both recorded, and `readAudit`/`verify` are `keyrack audit`.
  *
  * Nothing is recorded for an owner that was never initialized, nor in CI mode (which reads only the
- * environment and touches no file). A line that cannot be written fails the operation (exit 9): no key is handed out
+ * environment and touches no file). A line that cannot be written fails a successful operation (exit 9): no key is handed out
  * without its line.
  */
 import { existsSync, readFileSync } from 'node:fs'
@@ -131,7 +131,11 @@ export async function audited<T>(ctx: Context, command: string, base: { env?: st
   } catch (error) {
     // for a get that is not all granted: the keys that were not, each with its state
     const slugs = error instanceof KeyrackKeysUnavailableError ? error.report.filter((r) => r.state !== 'granted' && !r.optional).map((r) => r.slug) : (base.slugs ?? [])
-    await record(ctx, { command: ctx.audit?.command ?? command, env: base.env ?? null, slugs, outcome: error instanceof KeyrackError ? 'refused' : 'error', reason: reasonOf(error) })
+    try {
+      await record(ctx, { command: ctx.audit?.command ?? command, env: base.env ?? null, slugs, outcome: error instanceof KeyrackError ? 'refused' : 'error', reason: reasonOf(error) })
+    } catch {
+      // nothing was handed out, and the operation's own error says more than the log's (a full disk fails both)
+    }
     throw error
   }
   const line = describe(result)
