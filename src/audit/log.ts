@@ -74,8 +74,12 @@ export function auditFiles(home: string, owner: string): AuditFiles {
   }
 }
 
-/** sha256 of a line, hex (noble, not node:crypto, which costs `get` ~5 ms of start-up) */
-export const lineHash = (line: string): string => bytesToHex(sha256(utf8ToBytes(line)))
+/**
+ * sha256 of a line, hex: Bun's native hasher (the daemon hashes every line it writes), else noble —
+ * never node:crypto, whose import costs a command ~5 ms of start-up
+ */
+export const lineHash = (line: string): string =>
+  typeof Bun !== 'undefined' ? new Bun.CryptoHasher('sha256').update(line).digest('hex') : bytesToHex(sha256(utf8ToBytes(line)))
 
 /**
  * Appends one line, synchronously (the daemon appends between reading a request and answering

@@ -129,18 +129,23 @@ export async function audited<T>(ctx: Context, command: string, base: { env?: st
   try {
     result = await fn()
   } catch (error) {
-    // for a get that is not all granted: the keys that were not, each with its state
-    const slugs = error instanceof KeyrackKeysUnavailableError ? error.report.filter((r) => r.state !== 'granted' && !r.optional).map((r) => r.slug) : (base.slugs ?? [])
-    try {
-      await record(ctx, { command: ctx.audit?.command ?? command, env: base.env ?? null, slugs, outcome: error instanceof KeyrackError ? 'refused' : 'error', reason: reasonOf(error) })
-    } catch {
-      // nothing was handed out, and the operation's own error says more than the log's (a full disk fails both)
-    }
-    throw error
+    return recordFailure(ctx, command, base, error)
   }
   const line = describe(result)
   if (line) await record(ctx, { command: ctx.audit?.command ?? command, env: base.env ?? null, ...line })
   return result
+}
+
+/** records a failed operation as `refused` (a keyrack error: an expected condition) or `error`, then throws its error */
+export async function recordFailure(ctx: Context, command: string, base: { env?: string | null; slugs?: string[] }, error: unknown): Promise<never> {
+  // for a get that is not all granted: the keys that were not, each with its state
+  const slugs = error instanceof KeyrackKeysUnavailableError ? error.report.filter((r) => r.state !== 'granted' && !r.optional).map((r) => r.slug) : (base.slugs ?? [])
+  try {
+    await record(ctx, { command: ctx.audit?.command ?? command, env: base.env ?? null, slugs, outcome: error instanceof KeyrackError ? 'refused' : 'error', reason: reasonOf(error) })
+  } catch {
+    // nothing was handed out, and the operation's own error says more than the log's (a full disk fails both)
+  }
+  throw error
 }
 
 export interface AuditQuery {

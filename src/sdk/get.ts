@@ -20,7 +20,6 @@ import { KeyrackKeysUnavailableError } from './errors.ts'
 import { hasRhachetKeyrack } from '../import/rhachet-paths.ts'
 import { resolveTargets, type Target } from './targets.ts'
 import { daemonSource, resolveChain, type Resolved, type Source } from './sources.ts'
-import { audited } from './audit.ts'
 
 export type { KeyReport, KeyState } from '../domain/report.ts'
 
@@ -69,16 +68,28 @@ export async function get(ctx: Context, input: GetInput): Promise<GetResult> {
   // logs itself (with the caller it sees); this process adds a line only for the rest
   const tag = { command: ctx.audit?.command ?? 'get', ...(ctx.audit?.details ? { details: ctx.audit.details } : {}), daemonLogged: new Set<string>() }
   const tagged: Context = { ...ctx, audit: tag }
-  return audited(tagged, 'get', { env: input.env ?? null, slugs: input.key ? [input.key] : [] }, () => getOnce(tagged, input), (result) => {
-    const slugs = result.grants.map((g) => g.slug)
-    if (slugs.length > 0 && slugs.length === result.report.length && slugs.every((s) => tag.daemonLogged.has(s))) return null
-    return {
-      env: result.env,
-      slugs,
-      outcome: slugs.length > 0 ? 'granted' : 'ok',
-      ...(slugs.length < result.report.length ? { details: { ...tag.details, withheld: result.report.length - slugs.length } } : {}),
-    }
+  const base = { env: input.env ?? null, slugs: input.key ? [input.key] : [] }
+  // the audit module is loaded only when this process has a line to write: a get the daemon served
+  // and logged whole (the hot path) does not pay for it
+  const audit = () => import('./audit.ts')
+  let result: GetResult
+  try {
+    result = await getOnce(tagged, input)
+  } catch (error) {
+    return (await audit()).recordFailure(tagged, 'get', base, error)
+  }
+  const slugs = result.grants.map((g) => g.slug)
+  if (slugs.length > 0 && slugs.length === result.report.length && slugs.every((s) => tag.daemonLogged.has(s))) return result
+  await (
+    await audit()
+  ).record(tagged, {
+    command: tag.command,
+    env: result.env,
+    slugs,
+    outcome: slugs.length > 0 ? 'granted' : 'ok',
+    ...(slugs.length < result.report.length ? { details: { ...tag.details, withheld: result.report.length - slugs.length } } : {}),
   })
+  return result
 }
 
 async function getOnce(ctx: Context, input: GetInput): Promise<GetResult> {
