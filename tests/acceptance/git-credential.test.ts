@@ -63,7 +63,7 @@ async function machine(name: string, manifest = MANIFEST()): Promise<{ box: Sand
 
 describe('git with keyrack git-credential', () => {
   test('clones, and pushes seconds later with a renewed token; no token in the environment, the config or on disk', async () => {
-    const { box, git } = await machine('kr-git-push')
+    const { box, git, keyrack } = await machine('kr-git-push')
     const clone = join(box.repo, 'widgets')
     const cloned = await git(['clone', '-q', `${github.url}/acme/widgets.git`, clone])
     expect(cloned.stderr).toBe('')
@@ -86,6 +86,11 @@ describe('git with keyrack git-credential', () => {
     // no token anywhere but in memory: not in git's config, not in any file, not in the daemon's environment
     for (const token of github.tokens.keys()) expect(box.filesContaining(token)).toEqual([])
     for (const pid of daemonPidsUnder(box.dir)) expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain('ghs_')
+    // every token git got is in the audit log as the helper's, with git in the caller's chain
+    const audit = JSON.parse((await keyrack(['audit', '--json', '--key', 'GITHUB_TOKEN'])).stdout) as { command: string; outcome: string; caller: { chain: { name?: string }[] } }[]
+    const served = audit.filter((e) => e.command === 'git-credential')
+    expect(served.length).toBeGreaterThanOrEqual(2)
+    for (const e of served) expect(e.caller.chain.map((l) => l.name)).toContain('git')
   })
 
   test('another host gets nothing from the helper: the token is never offered to it', async () => {

@@ -34,7 +34,8 @@ export default defineCommand({
     const request = parseCredentialRequest(await readStdin())
     // store/erase: the daemon owns the token's life; nothing to keep and nothing to forget
     if (operation !== 'get') return
-    const credential = await gitCredential(cliContext(args), { request, ...(args.key ? { key: args.key } : {}), ...(args.env ? { env: args.env } : {}) })
+    // in the audit log as the helper's, with git in the caller's chain
+    const credential = await gitCredential({ ...cliContext(args), audit: { command: 'git-credential' } }, { request, ...(args.key ? { key: args.key } : {}), ...(args.env ? { env: args.env } : {}) })
     if (credential) await writeStdout(formatCredential(credential))
   }),
 })
