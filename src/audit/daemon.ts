@@ -9,12 +9,12 @@
  * after claiming the writer file, so any command that began appending before finishes first and
  * any command after sees the writer file and sends its line here (src/sdk/audit.ts).
  */
-import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, constants, existsSync, fstatSync, unlinkSync } from 'node:fs'
 import type { AuditContext } from '../daemon/protocol.ts'
 import type { DaemonAudit } from '../daemon/server.ts'
 import { withLockSync } from '../runtime/lock.ts'
 import { processChain } from '../runtime/process-chain.ts'
-import { AUDIT_VERSION, auditFiles, GENESIS, lastLine, lastLineOfFile, lineHash, rotate, seqOf, writeHead, type AuditEntry, type AuditFiles, type AuditInput } from './log.ts'
+import { AUDIT_VERSION, auditFiles, GENESIS, lastLine, lastLineOfFile, lineHash, openAuditFile, rotate, claimWriter, writerPid, seqOf, openHead, writeAll, writeHead, type AuditEntry, type AuditFiles, type AuditInput } from './log.ts'
 
 const DEFAULT_ROTATE_BYTES = 4 * 1024 * 1024
 
@@ -68,7 +68,7 @@ export function daemonAudit(home: string, owner: string): DaemonAuditWriter | un
     },
     stop() {
       try {
-        if (readFileSync(files.writer, 'utf8') === String(process.pid)) unlinkSync(files.writer)
+        if (writerPid(files) === process.pid) unlinkSync(files.writer)
       } catch {
         // already gone
       }
@@ -93,11 +93,18 @@ class Appender {
 
   append(input: AuditInput): AuditEntry {
     if (!this.claimed) {
-      writeFileSync(this.files.writer, String(process.pid), { mode: 0o600 })
+      claimWriter(this.files)
       withLockSync(this.files.lock, () => undefined)
       this.claimed = true
     }
-    let fd = this.open()
+    const head = openHead(this.files)
+    let fd: number
+    try {
+      fd = this.open()
+    } catch (error) {
+      closeSync(head)
+      throw error
+    }
     try {
       let size = fstatSync(fd).size
       if (size >= this.rotateBytes) {
@@ -113,19 +120,18 @@ class Appender {
       }
       const entry: AuditEntry = { v: AUDIT_VERSION, seq: this.last.seq + 1, time: new Date().toISOString(), ...input, prev: this.last.hash }
       const line = JSON.stringify(entry)
-      const bytes = Buffer.from(`${line}\n`, 'utf8')
-      let offset = 0
-      while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset)
+      const written = writeAll(fd, `${line}\n`)
       const hash = lineHash(line)
-      writeHead(this.files.head, entry.seq, hash)
-      this.last = { size: size + bytes.length, hash, seq: entry.seq }
+      writeHead(head, entry.seq, hash)
+      this.last = { size: size + written, hash, seq: entry.seq }
       return entry
     } finally {
       closeSync(fd)
+      closeSync(head)
     }
   }
 
   private open(): number {
-    return openSync(this.files.log, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600)
+    return openAuditFile(this.files.log, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND)
   }
 }

@@ -14,9 +14,11 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js'
-import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { withLockSync } from '../runtime/lock.ts'
+import { KeyrackUnsafePathError } from '../domain/errors.ts'
+import { printable, shellWord } from '../domain/printable.ts'
 import type { ChainLink } from '../runtime/process-chain.ts'
 
 export const AUDIT_VERSION = 1
@@ -82,6 +84,47 @@ export const lineHash = (line: string): string =>
   typeof Bun !== 'undefined' ? new Bun.CryptoHasher('sha256').update(line).digest('hex') : bytesToHex(sha256(utf8ToBytes(line)))
 
 /**
+ * Opens a file of the audit log the way keyrack trusts a file of its home: never through a symlink,
+ * never blocking on a FIFO planted there, and only a regular file that is yours and not writable by
+ * others — anything else is refused with the fix, not read or written.
+ */
+export function openAuditFile(path: string, flags: number): number {
+  const fd = openSync(path, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600)
+  const stats = fstatSync(fd)
+  const uid = process.getuid?.()
+  const problem = !stats.isFile() ? 'is not a regular file' : uid !== undefined && stats.uid !== uid ? `is owned by uid ${stats.uid}, not by you` : (stats.mode & 0o022) !== 0 ? `is writable by ${stats.mode & 0o002 ? 'everyone' : 'its group'}` : null
+  if (problem === null) return fd
+  closeSync(fd)
+  throw new KeyrackUnsafePathError(`the audit file ${printable(path)} ${problem}; keyrack neither reads nor appends to it`, [
+    `move it aside and look at it: \`mv ${shellWord(path)} ${shellWord(`${path}.suspect`)}\` (keyrack starts a new log, chained to nothing)`,
+  ], path)
+}
+
+/** a whole audit file's text through openAuditFile, or null when it does not exist */
+export function readAuditFile(path: string): string | null {
+  let fd: number
+  try {
+    fd = openAuditFile(path, constants.O_RDONLY)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw error
+  }
+  try {
+    const size = fstatSync(fd).size
+    const buf = Buffer.allocUnsafe(size)
+    let offset = 0
+    while (offset < size) {
+      const n = readSync(fd, buf, offset, size - offset, offset)
+      if (n === 0) break
+      offset += n
+    }
+    return buf.subarray(0, offset).toString('utf8')
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
  * Appends one line, synchronously (the daemon appends between reading a request and answering
  * it). The caller decides what a failure means (commands that grant keys fail closed: no key
  * leaves without its line).
@@ -91,13 +134,20 @@ export function appendAudit(files: AuditFiles, input: AuditInput, options: { now
   return withLockSync(files.lock, () => {
     // checked under the lock: a daemon that became the writer meanwhile takes the line instead
     if (options.abortIf?.()) return null
-    let fd = openSync(files.log, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600)
+    const head = openHead(files)
+    let fd: number
+    try {
+      fd = openAuditFile(files.log, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND)
+    } catch (error) {
+      closeSync(head)
+      throw error
+    }
     try {
       let size = fstatSync(fd).size
       if (size >= rotateBytes) {
         closeSync(fd)
         rotate(files)
-        fd = openSync(files.log, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600)
+        fd = openAuditFile(files.log, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND)
         size = 0
       }
       const last = size > 0 ? lastLine(fd, size) : lastLineOfFile(files.rotated(1))
@@ -110,10 +160,11 @@ export function appendAudit(files: AuditFiles, input: AuditInput, options: { now
       const entry: AuditEntry = { v: AUDIT_VERSION, seq, time: new Date((options.now ?? Date.now)()).toISOString(), ...input, prev }
       const line = JSON.stringify(entry)
       writeAll(fd, `${line}\n`)
-      writeHead(files.head, seq, lineHash(line))
+      writeHead(head, seq, lineHash(line))
       return entry
     } finally {
       closeSync(fd)
+      closeSync(head)
     }
   })
 }
@@ -125,10 +176,12 @@ export function rotate(files: AuditFiles): void {
   renameSync(files.log, files.rotated(1))
 }
 
-function writeAll(fd: number, text: string): void {
+/** @returns the bytes written */
+export function writeAll(fd: number, text: string): number {
   const bytes = Buffer.from(text, 'utf8')
   let offset = 0
   while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset)
+  return bytes.length
 }
 
 /**
@@ -136,17 +189,35 @@ function writeAll(fd: number, text: string): void {
  * transaction on ext4: ~0.4 ms here, against a few µs for this)
  */
 const HEAD_BYTES = 128
-export function writeHead(path: string, seq: number, hash: string): void {
-  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o600)
+export function writeHead(fd: number, seq: number, hash: string): void {
+  const record = JSON.stringify({ seq, hash })
+  writeSync(fd, Buffer.from(record.padEnd(HEAD_BYTES - 1, ' ') + '\n'), 0, HEAD_BYTES, 0)
+}
+
+/** the head, opened before the line is appended: a head keyrack may not write stops the append too */
+export const openHead = (files: AuditFiles): number => openAuditFile(files.head, constants.O_WRONLY | constants.O_CREAT)
+
+export { lastLine, lastLineOfFile, seqOf }
+
+/** the pid in the writer file (a daemon that claimed the log), or null: none, unreadable or not safe to trust */
+export function writerPid(files: AuditFiles): number | null {
   try {
-    const record = JSON.stringify({ seq, hash })
-    writeSync(fd, Buffer.from(record.padEnd(HEAD_BYTES - 1, ' ') + '\n'), 0, HEAD_BYTES, 0)
+    const pid = Number.parseInt(readAuditFile(files.writer) ?? '', 10)
+    return Number.isInteger(pid) && pid > 0 ? pid : null
+  } catch {
+    return null
+  }
+}
+
+/** claims the writer role for this process (the daemon) */
+export function claimWriter(files: AuditFiles): void {
+  const fd = openAuditFile(files.writer, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC)
+  try {
+    writeAll(fd, String(process.pid))
   } finally {
     closeSync(fd)
   }
 }
-
-export { lastLine, lastLineOfFile, seqOf }
 
 /** the last complete line of an open file of `size` bytes (read from its tail: 4 KiB, more when a line is longer) */
 function lastLine(fd: number, size: number): string | null {
@@ -166,9 +237,10 @@ function lastLine(fd: number, size: number): string | null {
 function lastLineOfFile(path: string): string | null {
   let fd: number
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW)
-  } catch {
-    return null
+    fd = openAuditFile(path, constants.O_RDONLY)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw error
   }
   try {
     const size = fstatSync(fd).size
@@ -201,7 +273,7 @@ export function logFiles(files: AuditFiles): string[] {
 export function readAuditLines(files: AuditFiles): { file: string; line: number; text: string; entry: AuditEntry | null }[] {
   const out: { file: string; line: number; text: string; entry: AuditEntry | null }[] = []
   for (const file of logFiles(files)) {
-    const lines = readFileSync(file, 'utf8').split('\n')
+    const lines = (readAuditFile(file) ?? '').split('\n')
     if (lines[lines.length - 1] === '') lines.pop()
     lines.forEach((text, i) => {
       let entry: AuditEntry | null = null
@@ -266,8 +338,10 @@ export function verifyAudit(files: AuditFiles): VerifyResult {
 }
 
 export function readHead(path: string): { seq: number; hash: string } | null {
+  const text = readAuditFile(path)
+  if (text === null) return null
   try {
-    const data = JSON.parse(readFileSync(path, 'utf8')) as { seq?: unknown; hash?: unknown }
+    const data = JSON.parse(text) as { seq?: unknown; hash?: unknown }
     return typeof data.seq === 'number' && typeof data.hash === 'string' ? { seq: data.seq, hash: data.hash } : null
   } catch {
     return null

@@ -7,11 +7,11 @@
  * environment and touches no file). A line that cannot be written fails a successful operation (exit 9): no key is handed out
  * without its line.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { paths, type Context } from '../context.ts'
 import { KeyrackEnvironmentError, KeyrackError } from '../domain/errors.ts'
 import { parseSlug } from '../domain/names.ts'
-import { appendAudit, auditFiles, readAuditLines, verifyAudit, type AuditEntry, type AuditInput, type AuditOutcome, type VerifyResult } from '../audit/log.ts'
+import { appendAudit, auditFiles, readAuditLines, verifyAudit, writerPid, type AuditEntry, type AuditInput, type AuditOutcome, type VerifyResult } from '../audit/log.ts'
 import { isRunning } from '../runtime/lock.ts'
 import type { AuditLine } from '../daemon/protocol.ts'
 import { daemonSocketPath } from '../daemon/owner.ts'
@@ -93,13 +93,8 @@ export async function record(ctx: Context, entry: AuditRecord): Promise<void> {
 
 /** a live daemon holds the writer role */
 function daemonIsWriter(files: ReturnType<typeof filesOf>): boolean {
-  let pid: number
-  try {
-    pid = Number.parseInt(readFileSync(files.writer, 'utf8'), 10)
-  } catch {
-    return false
-  }
-  return Number.isInteger(pid) && pid > 0 && isRunning(pid)
+  const pid = writerPid(files)
+  return pid !== null && isRunning(pid)
 }
 
 async function sendToDaemon(ctx: Context, line: AuditLine): Promise<number | null> {

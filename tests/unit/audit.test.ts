@@ -51,6 +51,30 @@ describe('append', () => {
     expect(statSync(files.log).mode & 0o777).toBe(0o600)
   })
 
+  test('a log, head or rotated file that is a FIFO, a symlink or writable by others is refused, not read or written', () => {
+    const { chmodSync, symlinkSync } = require('node:fs') as typeof import('node:fs')
+    const unsafe = /the audit file .* (is not a regular file|is writable by everyone); keyrack neither reads nor appends to it/
+    // a FIFO would block a plain open for ever: refused at once
+    const fifo = fresh()
+    expect(spawnSync('mkfifo', [fifo.log]).status).toBe(0)
+    expect(() => appendAudit(fifo, input(1))).toThrow(unsafe)
+    expect(() => verifyAudit(fifo)).toThrow(unsafe)
+    // a symlink: O_NOFOLLOW, the file it points to is untouched
+    const link = fresh()
+    const target = join(resolve(link.log, '..'), 'elsewhere')
+    writeFileSync(target, 'mine\n')
+    symlinkSync(target, link.log)
+    expect(() => appendAudit(link, input(1))).toThrow()
+    expect(readFileSync(target, 'utf8')).toBe('mine\n')
+    // writable by everyone: anyone could have planted lines
+    const open = fresh()
+    appendAudit(open, input(1))
+    chmodSync(open.head, 0o666)
+    expect(() => appendAudit(open, input(2))).toThrow(unsafe)
+    expect(() => verifyAudit(open)).toThrow(unsafe)
+    expect(lines(open.log)).toHaveLength(1)
+  })
+
   test('rotation keeps the chain: the first line of a new file follows the last of the old', () => {
     const files = fresh()
     for (let n = 1; n <= 12; n++) appendAudit(files, input(n), { rotateBytes: 700 })

@@ -1,7 +1,7 @@
 import { defineCommand } from 'citty'
-import { closeSync, openSync, readSync } from 'node:fs'
+import { closeSync, constants, readSync } from 'node:fs'
 import { basename } from 'node:path'
-import { currentSize } from '../../audit/log.ts'
+import { currentSize, openAuditFile } from '../../audit/log.ts'
 import { parseDuration } from '../../domain/duration.ts'
 import { KeyrackAuditTamperedError } from '../../domain/errors.ts'
 import { parseSlug } from '../../domain/names.ts'
@@ -90,7 +90,7 @@ async function follow(ctx: ReturnType<typeof cliContext>, query: AuditQuery, jso
     if (!now) continue
     const from = at && now.ino === at.ino && now.size >= at.size ? at.size : 0
     if (now.size > from) {
-      const fd = openSync(files.log, 'r')
+      const fd = openAuditFile(files.log, constants.O_RDONLY)
       const buf = Buffer.alloc(now.size - from)
       readSync(fd, buf, 0, buf.length, from)
       closeSync(fd)
