@@ -6,10 +6,10 @@
  *   claude-code  .claude/settings.json  hooks.PreToolUse  [{ matcher: "*", hooks: [{ type: "command", command }] }]
  *   gemini-cli   .gemini/settings.json  hooks.BeforeTool  [{ matcher: ".*", hooks: [{ type: "command", command, name }] }]
  */
-import { randomBytes } from 'node:crypto'
-import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { KeyrackManifestInvalidError } from '../domain/errors.ts'
+import { writeFileAtomic } from '../runtime/fs-atomic.ts'
 
 export const HARNESSES = {
   'claude-code': { file: join('.claude', 'settings.json'), event: 'PreToolUse', matcher: '*' },
@@ -84,20 +84,13 @@ function notAnObject(file: string, what: string): KeyrackManifestInvalidError {
   ], file)
 }
 
-/** temp file beside it, fsync, rename: a reader sees the old settings or the new, never half; the mode is kept */
+/**
+ * The shared atomic write (temp beside it, fsync, rename, directory fsync; a full disk says so): a
+ * reader sees the old settings or the new, never half. The mode is kept; the harness's directory is
+ * the project's, so it is made with the usual mode and otherwise left alone.
+ */
 function writeSettings(file: string, settings: Json): void {
   mkdirSync(dirname(file), { recursive: true })
   const mode = existsSync(file) ? statSync(file).mode & 0o777 : 0o644
-  const temp = join(dirname(file), `.settings.json.tmp-${process.pid}-${randomBytes(4).toString('hex')}`)
-  const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode)
-  try {
-    writeSync(fd, `${JSON.stringify(settings, null, 2)}\n`)
-    fsyncSync(fd)
-  } catch (error) {
-    closeSync(fd)
-    unlinkSync(temp)
-    throw error
-  }
-  closeSync(fd)
-  renameSync(temp, file)
+  writeFileAtomic(file, `${JSON.stringify(settings, null, 2)}\n`, mode, { foreignDir: true })
 }
