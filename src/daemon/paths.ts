@@ -27,9 +27,9 @@ export interface SocketLocationInput {
   /** defaults to process.platform; injectable to exercise the macOS branch in tests */
   platform?: NodeJS.Platform
   /**
-   * the shared temp directory of the last-resort fallback; defaults to an absolute $TMPDIR, else
-   * SHARED_TMP. Injectable so that tests compute the fallback inside a sandbox instead of pointing
-   * at the machine's /tmp
+   * the shared temp directory of the last-resort fallback when TMPDIR is not an absolute path;
+   * defaults to SHARED_TMP. Injectable so that tests compute the fallback inside a sandbox instead
+   * of naming the machine's /tmp
    */
   sharedTmp?: string
 }
@@ -53,7 +53,7 @@ export function resolveSocketDir({ env, uid, platform = process.platform, shared
   if (runtimeDir && isAbsolute(runtimeDir) && isPrivateDir(runtimeDir, uid)) return join(runtimeDir, 'keyrack')
   const tmp = env.TMPDIR && isAbsolute(env.TMPDIR) ? env.TMPDIR : undefined
   if (platform === 'darwin' && tmp) return join(tmp, 'keyrack')
-  return join(sharedTmp ?? tmp ?? SHARED_TMP, `keyrack-${uid}`)
+  return join(tmp ?? sharedTmp ?? SHARED_TMP, `keyrack-${uid}`)
 }
 
 /** `<dir>/<owner>.sock`; throws KeyrackUsageError for a bad owner name (it becomes a file name) */

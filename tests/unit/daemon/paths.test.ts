@@ -50,15 +50,15 @@ describe('resolveSocketDir', () => {
       expect(resolveSocketDir({ env: { XDG_RUNTIME_DIR }, uid, platform: 'linux', sharedTmp })).toBe(join(sharedTmp, `keyrack-${uid}`))
     }
     expect(resolveSocketDir({ env: { XDG_RUNTIME_DIR: real }, uid: uid + 1, platform: 'linux', sharedTmp })).toBe(join(sharedTmp, `keyrack-${uid + 1}`))
-    // and the default shared tmp is the one SPEC §10 names (computed, not touched)
-    expect(resolveSocketDir({ env: {}, uid, platform: 'linux' })).toBe(join(SHARED_TMP, `keyrack-${uid}`))
+    // and the default shared tmp is the one SPEC §10 names
     expect(SHARED_TMP).toBe('/tmp')
   })
 
   test('the fallback honours an absolute TMPDIR (as ssh-agent does), so it can be pointed away from /tmp', () => {
-    expect(resolveSocketDir({ env: { TMPDIR: '/home/u/tmp' }, uid, platform: 'linux' })).toBe(`/home/u/tmp/keyrack-${uid}`)
-    expect(resolveSocketDir({ env: { TMPDIR: '/home/u/tmp/' }, uid, platform: 'linux' })).toBe(`/home/u/tmp/keyrack-${uid}`)
-    expect(resolveSocketDir({ env: { TMPDIR: 'relative' }, uid, platform: 'linux' })).toBe(join(SHARED_TMP, `keyrack-${uid}`))
+    const sharedTmp = temp()
+    expect(resolveSocketDir({ env: { TMPDIR: '/home/u/tmp' }, uid, platform: 'linux', sharedTmp })).toBe(`/home/u/tmp/keyrack-${uid}`)
+    expect(resolveSocketDir({ env: { TMPDIR: '/home/u/tmp/' }, uid, platform: 'linux', sharedTmp })).toBe(`/home/u/tmp/keyrack-${uid}`)
+    expect(resolveSocketDir({ env: { TMPDIR: 'relative' }, uid, platform: 'linux', sharedTmp })).toBe(join(sharedTmp, `keyrack-${uid}`))
   })
 
   test('macOS uses $TMPDIR/keyrack', () => {
